@@ -1,0 +1,9 @@
+//! Pure rules every stage shares. No sea_orm, axum, lettre, tokio here: only values and decisions.
+
+pub mod classify;
+pub mod contact;
+pub mod digits;
+pub mod message;
+pub mod threading;
+pub mod ticket;
+pub mod ticket_number;

@@ -1,0 +1,5 @@
+//! Channels in: raw mail (and, later, provider requests) become [`InboundMessage`]s.
+//!
+//! [`InboundMessage`]: crate::domain::message::InboundMessage
+
+pub mod email;

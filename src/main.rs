@@ -1,0 +1,190 @@
+//! Entry: parse the command (serve, migrate, agent add, import), run it; errors become one
+//! line on stderr and a non-zero exit status.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use peyk::app::{App, shutdown_signal};
+use peyk::clock::{SharedClock, SystemClock};
+use peyk::config::Settings;
+use peyk::import::{ImportTarget, import_files};
+use peyk::intake::{Intake, IntakeRules};
+use peyk::service::agents::{AgentRole, add_agent};
+use peyk::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "peyk",
+    version,
+    about = "Support-ticket gateway: email and SMS in, tickets out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything: HTTP, mailbox pollers, the outbox worker. Applies migrations first.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Apply pending migrations and exit.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Manage agents.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Feed saved .eml files through intake; one line per file: FILE, OUTCOME, TICKET, REASON.
+    Import {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Treat the files as arriving in this configured mailbox.
+        #[arg(long)]
+        mailbox: Option<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Create an agent; the password is read as one line from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("peyk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("peyk: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn clock() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            let settings = Settings::load(config.as_deref())?;
+            let app = App::build(settings, clock()).await?;
+            if let Some((email, password)) = &app.first_admin {
+                println!("Created the first agent, an admin: {email}");
+                println!(
+                    "One-time password (shown only now; change it after logging in): {password}"
+                );
+            }
+            tracing::info!(port = app.port(), "listening");
+            app.run_until_stopped(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { config } => {
+            let settings = Settings::load(config.as_deref())?;
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Agent {
+            command:
+                AgentCommand::Add {
+                    email,
+                    name,
+                    admin,
+                    config,
+                },
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                bail!("no password on standard input");
+            }
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            let role = if admin {
+                AgentRole::Admin
+            } else {
+                AgentRole::Agent
+            };
+            let agent = add_agent(&store, &SystemClock, &email, &name, password, role).await?;
+            println!("agent {} created ({})", agent.email, agent.role);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            config,
+            mailbox,
+            files,
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let target =
+                ImportTarget::new(&settings, mailbox.as_deref()).map_err(anyhow::Error::msg)?;
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            let clock = clock();
+            let intake = Intake::new(store, IntakeRules::from_settings(&settings), clock.clone());
+            let mut out = std::io::stdout().lock();
+            let unreadable = import_files(
+                &intake,
+                clock.as_ref(),
+                &target,
+                &files,
+                settings.app.attachment_max_bytes,
+                settings.intake.batch_size as usize,
+                &mut out,
+            )
+            .await?;
+            Ok(if unreadable > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}

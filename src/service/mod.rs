@@ -1,0 +1,3 @@
+//! Agent-side writes (agents now; replies, notes and status changes next) for web/ and the commands.
+
+pub mod agents;
