@@ -34,6 +34,10 @@ impl SettableClock {
         }
     }
 
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         if let Ok(mut now) = self.0.lock() {
             *now += by;

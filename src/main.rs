@@ -109,6 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => {
             let settings = Settings::load(config.as_deref())?;
+            let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
             let app = App::build(settings, clock()).await?;
             if let Some((email, password)) = &app.first_admin {
                 println!("Created the first agent, an admin: {email}");
@@ -116,8 +117,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "One-time password (shown only now; change it after logging in): {password}"
                 );
             }
-            tracing::info!(port = app.port(), "listening");
-            app.run_until_stopped(shutdown_signal()).await?;
+            if let Some(addr) = app.local_addr() {
+                println!("peyk listening on http://{addr}");
+            }
+            app.run_until_stopped(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { config } => {

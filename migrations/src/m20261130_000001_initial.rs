@@ -263,6 +263,7 @@ impl MigrationTrait for Migration {
                 .col(text_null("sender"))
                 .col(text_null("subject"))
                 .col(string("content_hash"))
+                .col(string_null("fingerprint"))
                 .col(text_null("bounced_recipient"))
                 .col(string_null("bounce_status"))
                 .col(blob_null("raw_source"))

@@ -112,6 +112,29 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
+    /// A hash of what a person wrote: subject, text (whitespace collapsed) and attachment
+    /// hashes. The same message saved with other line endings or other transport headers has
+    /// the same fingerprint; a different message under a reused Message-ID does not.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(
+            self.subject
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        hasher.update([0u8]);
+        hasher.update(self.text.split_whitespace().collect::<Vec<_>>().join(" "));
+        for attachment in &self.attachments {
+            hasher.update([0u8]);
+            hasher.update(&attachment.sha256);
+        }
+        hex::encode(hasher.finalize())
+    }
+
     /// True when there is nothing a person wrote: no text, no subject, no attachment.
     pub fn is_empty(&self) -> bool {
         self.text.trim().is_empty()

@@ -176,23 +176,65 @@ impl Intake {
         txn: &DatabaseTransaction,
         item: &InboundItem,
     ) -> Result<IntakeResult, DbErr> {
-        let (source, external_id) = match item {
-            InboundItem::Parsed(m) => (m.source.as_str(), m.external_id.as_str()),
-            InboundItem::Unreadable(u) => (u.source.as_str(), u.external_id.as_str()),
+        let message = match item {
+            InboundItem::Unreadable(u) => {
+                let Some(first) =
+                    store::inbound::find_receipt(txn, &u.source, &u.external_id).await?
+                else {
+                    return self.insert_error_receipt(txn, u).await;
+                };
+                if first.content_hash == u.content_hash {
+                    return result_of_receipt(txn, &first, true).await;
+                }
+                // Another message had this Message-ID: key this one by its own hash.
+                if let Some(first) =
+                    store::inbound::find_receipt(txn, &u.source, &u.content_hash).await?
+                {
+                    return result_of_receipt(txn, &first, true).await;
+                }
+                let rekeyed = UnreadableItem {
+                    external_id: u.content_hash.clone(),
+                    ..u.clone()
+                };
+                return self.insert_error_receipt(txn, &rekeyed).await;
+            }
+            InboundItem::Parsed(message) => message,
         };
-        if let Some(first) = store::inbound::find_receipt(txn, source, external_id).await? {
-            return Ok(result_of_receipt(txn, &first, true).await?);
+        let Some(first) =
+            store::inbound::find_receipt(txn, &message.source, &message.external_id).await?
+        else {
+            return self.ingest_message(txn, message, None).await;
+        };
+        let fingerprint = message.fingerprint();
+        if first
+            .fingerprint
+            .as_deref()
+            .is_none_or(|f| f == fingerprint)
+            || first.content_hash == message.content_hash
+        {
+            return result_of_receipt(txn, &first, true).await;
         }
-        match item {
-            InboundItem::Unreadable(u) => self.insert_error_receipt(txn, u).await,
-            InboundItem::Parsed(message) => self.ingest_message(txn, message).await,
+        // The Message-ID was used before by a different message: keep this one under the hash
+        // of its raw source, so neither is lost.
+        if let Some(first) =
+            store::inbound::find_receipt(txn, &message.source, &message.content_hash).await?
+        {
+            return result_of_receipt(txn, &first, true).await;
         }
+        let mut rekeyed = (**message).clone();
+        rekeyed.external_id = message.content_hash.clone();
+        let note = format!(
+            "Message-ID {} was already used by another message",
+            message.message_id.as_deref().unwrap_or("?")
+        );
+        self.ingest_message(txn, &rekeyed, Some(note)).await
     }
 
     async fn ingest_message(
         &self,
         txn: &DatabaseTransaction,
         m: &InboundMessage,
+        note: Option<String>,
     ) -> Result<IntakeResult, DbErr> {
         let now = self.clock.now();
         let classification = if m.channel == Channel::Email {
@@ -294,7 +336,7 @@ impl Intake {
                 let ticket = store::tickets::snapshot_by_id(txn, ticket_id)
                     .await?
                     .ok_or_else(|| DbErr::RecordNotFound(format!("ticket {ticket_id}")))?;
-                (ticket.number.to_string(), IntakeOutcome::Reply, None)
+                (ticket.number.to_string(), IntakeOutcome::Reply, note)
             }
             ThreadDecision::NewTicket {
                 follows_ticket_id,
@@ -358,11 +400,11 @@ impl Intake {
                     .unwrap_or(self.rules.default_language);
                 self.enqueue_acknowledgement(txn, m, &ticket, &customer, customer_language, now)
                     .await?;
-                (
-                    ticket.number.clone(),
-                    IntakeOutcome::NewTicket,
-                    noted_reference,
-                )
+                let reason = match (noted_reference, note) {
+                    (Some(reference), Some(note)) => Some(format!("{reference}; {note}")),
+                    (reference, note) => reference.or(note),
+                };
+                (ticket.number.clone(), IntakeOutcome::NewTicket, reason)
             }
         };
 
@@ -408,6 +450,7 @@ impl Intake {
                 sender: sender_text(m),
                 subject: m.subject.clone(),
                 content_hash: &m.content_hash,
+                fingerprint: Some(m.fingerprint()),
                 bounced_recipient: None,
                 bounce_status: None,
                 raw_source: None,
@@ -553,6 +596,7 @@ impl Intake {
                 sender: sender_text(m),
                 subject: m.subject.clone(),
                 content_hash: &m.content_hash,
+                fingerprint: Some(m.fingerprint()),
                 bounced_recipient: bounce.recipient,
                 bounce_status: bounce.status,
                 raw_source: Some(raw_or_text(m)),
@@ -586,6 +630,7 @@ impl Intake {
                 sender: None,
                 subject: None,
                 content_hash: &u.content_hash,
+                fingerprint: None,
                 bounced_recipient: None,
                 bounce_status: None,
                 raw_source: Some(u.raw.clone()),

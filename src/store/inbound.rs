@@ -48,6 +48,9 @@ pub struct NewReceipt<'a> {
     pub sender: Option<String>,
     pub subject: Option<String>,
     pub content_hash: &'a str,
+    /// What a person wrote (subject, text, attachment hashes), to tell a resent copy from a
+    /// different message under a reused Message-ID.
+    pub fingerprint: Option<String>,
     pub bounced_recipient: Option<String>,
     pub bounce_status: Option<String>,
     /// Kept for items that did not become a message, so nothing is lost.
@@ -71,6 +74,7 @@ pub async fn insert_receipt(
         sender: Set(new.sender),
         subject: Set(new.subject),
         content_hash: Set(new.content_hash.to_string()),
+        fingerprint: Set(new.fingerprint),
         bounced_recipient: Set(new.bounced_recipient),
         bounce_status: Set(new.bounce_status),
         raw_source: Set(new.raw_source),

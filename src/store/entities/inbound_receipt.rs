@@ -20,6 +20,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub subject: Option<String>,
     pub content_hash: String,
+    pub fingerprint: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub bounced_recipient: Option<String>,
     pub bounce_status: Option<String>,

@@ -1,0 +1,9 @@
+//! Integration tests: one binary, each test run on SQLite and, when PEYK_TEST_DATABASE_URL is
+//! set, again on PostgreSQL, each time in a database of its own.
+
+mod bad_input;
+mod corpus;
+mod harness;
+mod import_fixtures;
+mod intake;
+mod serve;
