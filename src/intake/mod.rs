@@ -668,6 +668,20 @@ impl Intake {
                 received_at: m.received_at,
             },
         };
+        let mut unreadable = unreadable;
+        if store::inbound::find_receipt(txn, &unreadable.source, &unreadable.external_id)
+            .await?
+            .is_some()
+        {
+            // The id belongs to an earlier item (a reused Message-ID): key this one by its hash.
+            if let Some(first) =
+                store::inbound::find_receipt(txn, &unreadable.source, &unreadable.content_hash)
+                    .await?
+            {
+                return result_of_receipt(txn, &first, true).await;
+            }
+            unreadable.external_id = unreadable.content_hash.clone();
+        }
         let savepoint = txn.begin().await?;
         match self.insert_error_receipt(&savepoint, &unreadable).await {
             Ok(result) => {

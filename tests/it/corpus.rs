@@ -31,7 +31,10 @@ fn corpus_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    peyk::inbound::email::parse::storable(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The text parts mail-parser finds in the raw message, each whitespace-collapsed.

@@ -35,6 +35,16 @@ pub struct ParsedEmail {
     pub result: Result<InboundMessage, EmailParseError>,
 }
 
+/// Text as a database text column takes it: NUL (which PostgreSQL refuses in text) becomes
+/// U+FFFD. Everything else stays as sent.
+pub fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// `sha256:<hex>` of the raw bytes.
 pub fn content_hash(raw: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(raw)))
@@ -67,7 +77,7 @@ pub fn parse_email(
         .map(str::trim)
         .filter(|id| !id.is_empty() && id.len() <= 900);
     let external_id = bare_message_id
-        .map(|id| id.to_string())
+        .map(storable)
         .unwrap_or_else(|| content_hash.clone());
 
     let sender = sender_of(&message);
@@ -78,11 +88,11 @@ pub fn parse_email(
             source: source.to_string(),
             external_id: external_id.clone(),
             sender,
-            subject: message.subject().map(|s| s.trim().to_string()),
-            text: body_text(&message),
-            html: body_html(&message),
+            subject: message.subject().map(|s| storable(s.trim())),
+            text: storable(&body_text(&message)),
+            html: body_html(&message).map(|h| storable(&h)),
             attachments: attachments(&message, attachment_max_bytes),
-            message_id: bare_message_id.map(normalize_message_id),
+            message_id: bare_message_id.map(|id| storable(&normalize_message_id(id))),
             in_reply_to: message_ids(message.in_reply_to()),
             references: message_ids(message.references()),
             provider_message_id: None,
@@ -107,7 +117,7 @@ fn sender_of(message: &Message<'_>) -> Option<Sender> {
             if let Some(email) = addr.address().and_then(|a| EmailAddress::parse(a).ok()) {
                 let name = addr
                     .name()
-                    .map(|n| n.trim().trim_matches('"').trim().to_string())
+                    .map(|n| storable(n.trim().trim_matches('"').trim()))
                     .filter(|n| !n.is_empty());
                 return Some(Sender {
                     name,
@@ -127,7 +137,7 @@ fn message_ids(value: &HeaderValue<'_>) -> Vec<String> {
         _ => Vec::new(),
     };
     ids.into_iter()
-        .map(normalize_message_id)
+        .map(|id| storable(&normalize_message_id(id)))
         .filter(|id| !id.is_empty())
         .collect()
 }
@@ -201,7 +211,12 @@ fn attachments(message: &Message<'_>, max_bytes: u64) -> Vec<InboundAttachment> 
                 .unwrap_or_else(|| {
                     format!("attachment-{}{}", index + 1, extension_for(&content_type))
                 });
-            InboundAttachment::new(filename, content_type, part.contents(), max_bytes)
+            InboundAttachment::new(
+                storable(&filename),
+                storable(&content_type),
+                part.contents(),
+                max_bytes,
+            )
         })
         .collect()
 }
