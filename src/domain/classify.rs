@@ -85,10 +85,11 @@ fn is_bounce(sender: Option<&EmailAddress>, signals: &AutomationSignals) -> bool
     if signals.report_type.as_deref() == Some("delivery-status") {
         return true;
     }
-    let from_mailer = sender.is_some_and(|s| {
-        let local = s.local_part().to_ascii_lowercase();
-        local == "mailer-daemon" || local == "postmaster"
-    });
+    let from_mailer = signals.from_mailer_daemon
+        || sender.is_some_and(|s| {
+            let local = s.local_part().to_ascii_lowercase();
+            local == "mailer-daemon" || local == "postmaster"
+        });
     from_mailer
         && (signals.delivery_status.is_some()
             || signals.auto_submitted.is_some()
@@ -261,5 +262,16 @@ mod tests {
             ),
             Classification::Bounce(_)
         ));
+        let unusable_from = AutomationSignals {
+            from_mailer_daemon: true,
+            ..Default::default()
+        };
+        let decided = classify(&ClassifyInput {
+            sender: None,
+            subject: Some("failure"),
+            signals: &unusable_from,
+            own_addresses: &[],
+        });
+        assert!(matches!(decided, Classification::Bounce(_)));
     }
 }

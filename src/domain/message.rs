@@ -63,6 +63,8 @@ impl InboundAttachment {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AutomationSignals {
     pub auto_submitted: Option<String>,
+    /// From or Sender names MAILER-DAEMON/postmaster, or the envelope sender is empty.
+    pub from_mailer_daemon: bool,
     pub x_autoreply: bool,
     pub x_autorespond: bool,
     pub precedence: Option<String>,
@@ -133,6 +135,11 @@ impl InboundMessage {
             hasher.update(&attachment.sha256);
         }
         hex::encode(hasher.finalize())
+    }
+
+    /// True when the sender can be answered: an email address or a phone number.
+    pub fn has_sender(&self) -> bool {
+        self.sender.email.is_some() || self.sender.phone.is_some()
     }
 
     /// True when there is nothing a person wrote: no text, no subject, no attachment.

@@ -250,17 +250,30 @@ impl Intake {
         match classification {
             Classification::Ignore(reason) => {
                 return self
-                    .not_ticketed(txn, m, IntakeOutcome::Ignored, Some(reason), None)
+                    .not_ticketed(
+                        txn,
+                        m,
+                        IntakeOutcome::Ignored,
+                        Some(reason.as_str().to_string()),
+                        None,
+                    )
                     .await;
             }
             Classification::Bounce(status) => return self.bounce(txn, m, status, now).await,
+            Classification::Person if !m.has_sender() => {
+                let reason =
+                    "no sender address (From, Sender and Reply-To are missing or unreadable)";
+                return self
+                    .not_ticketed(txn, m, IntakeOutcome::Error, Some(reason.to_string()), None)
+                    .await;
+            }
             Classification::Person if m.is_empty() => {
                 return self
                     .not_ticketed(
                         txn,
                         m,
                         IntakeOutcome::Ignored,
-                        Some(IgnoreReason::Empty),
+                        Some(IgnoreReason::Empty.as_str().to_string()),
                         None,
                     )
                     .await;
@@ -579,7 +592,7 @@ impl Intake {
         txn: &DatabaseTransaction,
         m: &InboundMessage,
         outcome: IntakeOutcome,
-        reason: Option<IgnoreReason>,
+        reason: Option<String>,
         bounce: Option<DeliveryStatus>,
     ) -> Result<IntakeResult, DbErr> {
         let bounce = bounce.unwrap_or_default();
@@ -590,7 +603,7 @@ impl Intake {
                 external_id: &m.external_id,
                 channel: m.channel.as_str(),
                 outcome: outcome.as_str(),
-                reason: reason.map(|r| r.as_str().to_string()),
+                reason: reason.clone(),
                 ticket_id: None,
                 message_id: None,
                 sender: sender_text(m),
@@ -607,7 +620,7 @@ impl Intake {
         Ok(IntakeResult {
             outcome,
             ticket_number: None,
-            reason: reason.map(|r| r.as_str().to_string()),
+            reason: reason,
             duplicate: false,
         })
     }

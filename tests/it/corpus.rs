@@ -164,12 +164,12 @@ async fn corpus_on(backend: Backend, files: &[PathBuf]) {
         }
     }
     let by_reason: BTreeMap<String, usize> = receipts.iter().fold(BTreeMap::new(), |mut acc, r| {
-        *acc.entry(format!(
-            "{}:{}",
-            r.outcome,
-            r.reason.as_deref().unwrap_or("-")
-        ))
-        .or_default() += 1;
+        let reason = match (r.outcome.as_str(), r.reason.as_deref()) {
+            ("new_ticket" | "reply", Some(_)) => "with a note",
+            (_, Some(reason)) => reason,
+            (_, None) => "-",
+        };
+        *acc.entry(format!("{}: {reason}", r.outcome)).or_default() += 1;
         acc
     });
     println!(

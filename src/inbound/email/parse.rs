@@ -24,8 +24,23 @@ pub enum EmailParseError {
     Empty,
     #[error("not an email message: no header could be read")]
     NoHeaders,
-    #[error("no sender address (From, Sender and Reply-To are missing or unreadable)")]
-    NoSender,
+}
+
+/// Messages saved with CR-only line endings (old Mac tools) get CRLF, which the parser needs.
+/// The raw source is kept as it came.
+fn normalize_line_endings(raw: &[u8]) -> Cow<'_, [u8]> {
+    let head = &raw[..raw.len().min(8192)];
+    if raw.contains(&b'\n') || !head.contains(&b'\r') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
+    for &b in raw {
+        out.push(b);
+        if b == b'\r' {
+            out.push(b'\n');
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A parse result that keeps what an error receipt needs even when parsing fails.
@@ -66,7 +81,8 @@ pub fn parse_email(
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return fail(EmailParseError::Empty);
     }
-    let Some(message) = MessageParser::default().parse(raw) else {
+    let normalized = normalize_line_endings(raw);
+    let Some(message) = MessageParser::default().parse(normalized.as_ref()) else {
         return fail(EmailParseError::NoHeaders);
     };
     if message.headers().is_empty() {
@@ -80,10 +96,11 @@ pub fn parse_email(
         .map(storable)
         .unwrap_or_else(|| content_hash.clone());
 
-    let sender = sender_of(&message);
+    // A message without a usable sender still parses: intake decides (a bounce from
+    // `MAILER-DAEMON <>` is a bounce; a person's message without a sender is an error receipt).
+    let sender = sender_of(&message).unwrap_or_default();
     let result = match sender {
-        None => Err(EmailParseError::NoSender),
-        Some(sender) => Ok(InboundMessage {
+        sender => Ok(InboundMessage {
             channel: Channel::Email,
             source: source.to_string(),
             external_id: external_id.clone(),
@@ -251,6 +268,7 @@ fn signals(message: &Message<'_>) -> AutomationSignals {
         .map(|t| t.trim().to_ascii_lowercase());
     AutomationSignals {
         auto_submitted: header_text(message, "Auto-Submitted"),
+        from_mailer_daemon: from_mailer_daemon(message),
         x_autoreply: message.header_raw("X-Autoreply").is_some(),
         x_autorespond: message.header_raw("X-Autorespond").is_some(),
         precedence: header_text(message, "Precedence"),
@@ -259,6 +277,25 @@ fn signals(message: &Message<'_>) -> AutomationSignals {
         report_type,
         delivery_status: delivery_status(message),
     }
+}
+
+/// From (or Sender) names MAILER-DAEMON or postmaster, or the envelope sender is empty (`<>`),
+/// as delivery reports have it, even when the address itself is unusable.
+fn from_mailer_daemon(message: &Message<'_>) -> bool {
+    let names_mailer = |value: &str| {
+        let lower = value.to_ascii_lowercase();
+        lower.contains("mailer-daemon")
+            || lower.contains("postmaster")
+            || lower.contains("mail delivery")
+    };
+    let from = ["From", "Sender"]
+        .iter()
+        .filter_map(|h| message.header_raw(*h))
+        .any(names_mailer);
+    let empty_return_path = message
+        .header_raw("Return-Path")
+        .is_some_and(|rp| rp.trim() == "<>");
+    from || (empty_return_path && message.header_raw("From").is_none_or(names_mailer))
 }
 
 /// The first recipient block of a `message/delivery-status` part.
@@ -365,12 +402,29 @@ mod tests {
     }
 
     #[test]
-    fn empty_input_and_missing_senders_are_errors() {
+    fn empty_input_is_an_error_and_a_missing_sender_is_left_to_intake() {
         assert_eq!(parse("").err(), Some(EmailParseError::Empty));
         assert_eq!(parse("  \r\n ").err(), Some(EmailParseError::Empty));
+        let no_sender = parse("Subject: no sender\r\n\r\nbody").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(no_sender.sender.email, None);
+        let bounce = parse("From: MAILER-DAEMON <>\r\nSubject: failure\r\n\r\nbody")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(bounce.signals.from_mailer_daemon);
+    }
+
+    #[test]
+    fn cr_only_line_endings_are_read() {
+        let m = parse("From: a@b.c\rSubject: Old Mac\r\rLine one\rLine two\r")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.subject.as_deref(), Some("Old Mac"));
+        assert!(
+            m.text.contains("Line one") && m.text.contains("Line two"),
+            "{:?}",
+            m.text
+        );
         assert_eq!(
-            parse("Subject: no sender\r\n\r\nbody").err(),
-            Some(EmailParseError::NoSender)
+            m.raw.as_deref(),
+            Some(&b"From: a@b.c\rSubject: Old Mac\r\rLine one\rLine two\r"[..])
         );
     }
 
