@@ -28,7 +28,7 @@ pub enum ConfigError {
     Env { var: String, message: String },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub app: AppSettings,
@@ -40,21 +40,6 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub sms: SmsSettings,
     pub intake: IntakeSettings,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            app: AppSettings::default(),
-            database: DatabaseSettings::default(),
-            http: HttpSettings::default(),
-            mailboxes: Vec::new(),
-            smtp: None,
-            notify: NotifySettings::default(),
-            sms: SmsSettings::default(),
-            intake: IntakeSettings::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

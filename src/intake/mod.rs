@@ -620,7 +620,7 @@ impl Intake {
         Ok(IntakeResult {
             outcome,
             ticket_number: None,
-            reason: reason,
+            reason,
             duplicate: false,
         })
     }

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
+use peyk::clock::{Clock, SystemClock};
 use peyk::domain::digits::{to_arabic_indic_digits, to_persian_digits};
 use peyk::domain::ticket::TicketStatus;
 use peyk::domain::ticket_number::TicketNumber;
@@ -98,7 +99,7 @@ async fn close_ticket(store: &Store, number: &str, days_ago: i64) {
         TicketStatus::Closed,
         None,
         "test",
-        Utc::now() - Duration::days(days_ago),
+        SystemClock.now() - Duration::days(days_ago),
     )
     .await
     .expect("close");

@@ -33,6 +33,8 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+// The caller owns the returned child and waits for it in `stop_with_sigterm`.
+#[allow(clippy::zombie_processes)]
 /// Starts `peyk serve`, returns the child, its address and the lines printed before "listening".
 fn start_serve(
     config: &std::path::Path,
@@ -52,11 +54,12 @@ fn start_serve(
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut line = String::new();
-        let n = reader.read_line(&mut line).expect("read stdout");
-        assert!(
-            n > 0 && Instant::now() < deadline,
-            "serve ended before listening: {printed:?}"
-        );
+        let n = reader.read_line(&mut line).unwrap_or(0);
+        if n == 0 || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve ended before listening: {printed:?}");
+        }
         if let Some(url) = line.trim().strip_prefix("peyk listening on http://") {
             return (child, url.to_string(), printed);
         }

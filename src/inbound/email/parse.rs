@@ -98,28 +98,25 @@ pub fn parse_email(
 
     // A message without a usable sender still parses: intake decides (a bounce from
     // `MAILER-DAEMON <>` is a bounce; a person's message without a sender is an error receipt).
-    let sender = sender_of(&message).unwrap_or_default();
-    let result = match sender {
-        sender => Ok(InboundMessage {
-            channel: Channel::Email,
-            source: source.to_string(),
-            external_id: external_id.clone(),
-            sender,
-            subject: message.subject().map(|s| storable(s.trim())),
-            text: storable(&body_text(&message)),
-            html: body_html(&message).map(|h| storable(&h)),
-            attachments: attachments(&message, attachment_max_bytes),
-            message_id: bare_message_id.map(|id| storable(&normalize_message_id(id))),
-            in_reply_to: message_ids(message.in_reply_to()),
-            references: message_ids(message.references()),
-            provider_message_id: None,
-            signals: signals(&message),
-            raw: Some(raw.to_vec()),
-            content_hash: content_hash.clone(),
-            received_at,
-            department: department.map(str::to_string),
-        }),
-    };
+    let result = Ok(InboundMessage {
+        channel: Channel::Email,
+        source: source.to_string(),
+        external_id: external_id.clone(),
+        sender: sender_of(&message).unwrap_or_default(),
+        subject: message.subject().map(|s| storable(s.trim())),
+        text: storable(&body_text(&message)),
+        html: body_html(&message).map(|h| storable(&h)),
+        attachments: attachments(&message, attachment_max_bytes),
+        message_id: bare_message_id.map(|id| storable(&normalize_message_id(id))),
+        in_reply_to: message_ids(message.in_reply_to()),
+        references: message_ids(message.references()),
+        provider_message_id: None,
+        signals: signals(&message),
+        raw: Some(raw.to_vec()),
+        content_hash: content_hash.clone(),
+        received_at,
+        department: department.map(str::to_string),
+    });
     ParsedEmail {
         external_id,
         content_hash,
