@@ -194,6 +194,20 @@ pub struct ThreadCandidates {
     pub newest_open_of_sender: Option<TicketSnapshot>,
 }
 
+impl ThreadCandidates {
+    /// The candidate with this id (the ticket a decision named).
+    pub fn get(&self, ticket_id: i64) -> Option<&TicketSnapshot> {
+        [
+            &self.by_message_id,
+            &self.by_number,
+            &self.newest_open_of_sender,
+        ]
+        .into_iter()
+        .flatten()
+        .find(|t| t.id == ticket_id)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadPolicy {
     pub reopen_window: Duration,

@@ -1,7 +1,7 @@
 //! Customers, departments, tickets, messages, attachments and ticket events.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -10,7 +10,7 @@ use sea_orm::{
 use super::entities::{
     attachment, customer, department, message, outbox_item, ticket, ticket_event,
 };
-use super::{DbErr, is_unique_violation};
+use super::DbErr;
 use crate::domain::contact::{EmailAddress, PhoneNumber};
 use crate::domain::message::InboundAttachment;
 use crate::domain::threading::TicketSnapshot;
@@ -204,23 +204,21 @@ pub struct NewTicket<'a> {
     pub department_id: Option<i64>,
     pub follows_ticket_id: Option<i64>,
     pub noted_reference: Option<String>,
+    /// The Message-ID of the acknowledgement, when one is sent: replies quoting it thread back.
+    pub thread_message_id: Option<String>,
     pub now: DateTime<Utc>,
 }
 
-/// Inserts a ticket under a fresh random number, drawing again on the rare collision. The
-/// insert runs in a savepoint so a collision does not spoil the caller's transaction.
-pub async fn create_ticket(
-    db: &sea_orm::DatabaseTransaction,
-    new: NewTicket<'_>,
-) -> Result<Ticket, DbErr> {
-    use sea_orm::TransactionTrait;
-    for _ in 0..20 {
+/// Inserts a ticket under a fresh random number, drawing again when the number is taken.
+/// (Two processes drawing the same free number in the same instant would fail the insert on the
+/// unique index: the item then becomes an error receipt for a retry, never a lost message.)
+pub async fn create_ticket(db: &impl ConnectionTrait, new: NewTicket<'_>) -> Result<Ticket, DbErr> {
+    for _ in 0..50 {
         let number = TicketNumber::random(&mut rand::rng());
         if find_by_number(db, number.as_str()).await?.is_some() {
             continue;
         }
-        let savepoint = db.begin().await?;
-        let inserted = ticket::ActiveModel {
+        return ticket::ActiveModel {
             id: NotSet,
             number: Set(number.as_str().to_string()),
             subject: Set(new.subject.to_string()),
@@ -232,7 +230,7 @@ pub async fn create_ticket(
             assignee_id: Set(None),
             follows_ticket_id: Set(new.follows_ticket_id),
             noted_reference: Set(new.noted_reference.clone()),
-            thread_message_id: Set(None),
+            thread_message_id: Set(new.thread_message_id.clone()),
             waiting_since: Set(Some(new.now)),
             first_response_due_at: Set(None),
             resolution_due_at: Set(None),
@@ -240,54 +238,49 @@ pub async fn create_ticket(
             created_at: Set(new.now),
             updated_at: Set(new.now),
         }
-        .insert(&savepoint)
+        .insert(db)
         .await;
-        match inserted {
-            Ok(ticket) => {
-                savepoint.commit().await?;
-                return Ok(ticket);
-            }
-            Err(e) if is_unique_violation(&e) => {
-                savepoint.rollback().await?;
-            }
-            Err(e) => return Err(e),
-        }
     }
-    Err(DbErr::Custom("no free ticket number after 20 draws".into()))
+    Err(DbErr::Custom("no free ticket number after 50 draws".into()))
 }
 
-/// Records that the customer wrote again: bumps `updated_at`, applies a status change, and
-/// starts the wait clock only if the customer was not already waiting (a bump never moves a
-/// ticket up the queue).
-pub async fn touch_for_customer_reply(
+/// Records that the customer wrote again, in one UPDATE: bumps `updated_at`, applies a status
+/// change (with its event), and starts the wait clock only if the customer was not already
+/// waiting, so a bump never moves a ticket up the queue.
+pub async fn record_customer_reply(
     db: &impl ConnectionTrait,
-    ticket_id: i64,
+    ticket: &TicketSnapshot,
     new_status: Option<TicketStatus>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let Some(current) = ticket::Entity::find_by_id(ticket_id).one(db).await? else {
-        return Err(DbErr::RecordNotFound(format!("ticket {ticket_id}")));
-    };
-    let mut active: ticket::ActiveModel = current.clone().into();
-    active.updated_at = Set(now);
-    if current.waiting_since.is_none() {
-        active.waiting_since = Set(Some(now));
-    }
+    let mut update = ticket::Entity::update_many()
+        .col_expr(ticket::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            ticket::Column::WaitingSince,
+            Expr::col(ticket::Column::WaitingSince).if_null(now),
+        )
+        .filter(ticket::Column::Id.eq(ticket.id));
     if let Some(status) = new_status {
-        active.status = Set(status.as_str().to_string());
+        update = update.col_expr(ticket::Column::Status, Expr::value(status.as_str()));
         if status != TicketStatus::Closed {
-            active.closed_at = Set(None);
+            update = update.col_expr(
+                ticket::Column::ClosedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
         }
-        let kind = if current.status == TicketStatus::Closed.as_str() {
+    }
+    update.exec(db).await?;
+    if let Some(status) = new_status {
+        let kind = if ticket.status == TicketStatus::Closed {
             TicketEventKind::Reopened
         } else {
             TicketEventKind::Status
         };
         record_event(
             db,
-            ticket_id,
+            ticket.id,
             kind,
-            Some(&current.status),
+            Some(ticket.status.as_str()),
             Some(status.as_str()),
             None,
             "customer",
@@ -295,7 +288,6 @@ pub async fn touch_for_customer_reply(
         )
         .await?;
     }
-    active.update(db).await?;
     Ok(())
 }
 
@@ -453,23 +445,6 @@ pub async fn set_status(
         .await?;
     }
     Ok(updated)
-}
-
-pub async fn set_thread_message_id(
-    db: &impl ConnectionTrait,
-    ticket_id: i64,
-    message_id: &str,
-) -> Result<(), DbErr> {
-    ticket::Entity::update_many()
-        .col_expr(
-            ticket::Column::ThreadMessageId,
-            Expr::value(message_id.to_string()),
-        )
-        .filter(ticket::Column::Id.eq(ticket_id))
-        .filter(ticket::Column::ThreadMessageId.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Marks an address as bouncing, so no further notification goes to it.
