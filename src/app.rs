@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::config::{Settings, sender_address};
+use crate::intake::{Intake, IntakeRules};
 use crate::service::agents::{AgentError, ensure_first_admin};
 use crate::store::{Store, StoreError};
 use crate::web::{self, WebState};
@@ -52,11 +53,23 @@ impl App {
                 addr: addr.to_string(),
                 source,
             })?;
+        let intake = Intake::new(
+            store.clone(),
+            IntakeRules::from_settings(&settings),
+            clock.clone(),
+        );
+        let settings = Arc::new(settings);
+        let state = WebState {
+            store,
+            intake,
+            settings: settings.clone(),
+            clock: clock.clone(),
+        };
         Ok(Self {
             listener,
-            state: WebState { store },
+            state,
             first_admin,
-            settings: Arc::new(settings),
+            settings,
             clock,
         })
     }
@@ -71,6 +84,10 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    pub fn intake(&self) -> &Intake {
+        &self.state.intake
     }
 
     /// Serves HTTP until `shutdown` resolves; in-flight requests finish, then it returns.

@@ -3,3 +3,4 @@
 //! [`InboundMessage`]: crate::domain::message::InboundMessage
 
 pub mod email;
+pub mod sms;

@@ -7,10 +7,10 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
+use super::DbErr;
 use super::entities::{
     attachment, customer, department, message, outbox_item, ticket, ticket_event,
 };
-use super::DbErr;
 use crate::domain::contact::{EmailAddress, PhoneNumber};
 use crate::domain::message::InboundAttachment;
 use crate::domain::threading::TicketSnapshot;

@@ -1,16 +1,28 @@
-//! HTTP: health and readiness now; the agent view, JSON API and webhooks join here.
+//! HTTP: health and readiness, the inbound SMS webhooks; the agent view and JSON API join here.
 
 pub mod health;
 
+use std::sync::Arc;
+
 use axum::Router;
 
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::intake::Intake;
 use crate::store::Store;
 
+/// What every handler may use.
 #[derive(Clone)]
 pub struct WebState {
     pub store: Store,
+    pub intake: Intake,
+    pub settings: Arc<Settings>,
+    pub clock: SharedClock,
 }
 
 pub fn router(state: WebState) -> Router {
-    Router::new().merge(health::routes()).with_state(state)
+    Router::new()
+        .merge(health::routes())
+        .merge(crate::inbound::sms::routes())
+        .with_state(state)
 }
