@@ -192,6 +192,14 @@ pub struct SmsSettings {
     pub provider: SmsProviderKind,
     /// Region for numbers written nationally (09121234567): ISO 3166 alpha-2.
     pub default_region: String,
+    /// Inbound messages accepted per sender number per minute; over it: 429, nothing stored.
+    pub inbound_per_number_per_minute: u32,
+    /// Requests that fail authentication accepted per client address per minute.
+    pub unauthenticated_per_address_per_minute: u32,
+    /// Group commit: at most this many webhook messages share one transaction...
+    pub group_commit_max_batch: u32,
+    /// ...and the first of them waits at most this long for others.
+    pub group_commit_max_wait_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generic: Option<GenericSmsSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,6 +213,10 @@ impl Default for SmsSettings {
         Self {
             provider: SmsProviderKind::Log,
             default_region: "IR".into(),
+            inbound_per_number_per_minute: 30,
+            unauthenticated_per_address_per_minute: 60,
+            group_commit_max_batch: 64,
+            group_commit_max_wait_ms: 5,
             generic: None,
             twilio: None,
             kavenegar: None,

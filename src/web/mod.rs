@@ -23,6 +23,6 @@ pub struct WebState {
 pub fn router(state: WebState) -> Router {
     Router::new()
         .merge(health::routes())
-        .merge(crate::inbound::sms::routes())
+        .merge(crate::inbound::sms::routes(&state))
         .with_state(state)
 }

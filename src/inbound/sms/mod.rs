@@ -5,6 +5,6 @@ use axum::Router;
 use crate::web::WebState;
 
 /// The inbound SMS endpoints under `/webhooks/sms/`.
-pub fn routes() -> Router<WebState> {
+pub fn routes(_state: &WebState) -> Router<WebState> {
     Router::new()
 }
