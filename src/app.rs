@@ -4,8 +4,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::inbound::email::{MailboxMonitor, MailboxPoller};
 
 use crate::clock::SharedClock;
 use crate::config::{Settings, sender_address};
@@ -59,9 +65,11 @@ impl App {
             clock.clone(),
         );
         let settings = Arc::new(settings);
+        let mailboxes = MailboxMonitor::new(settings.mailboxes.iter().map(|m| m.key.as_str()));
         let state = WebState {
             store,
             intake,
+            mailboxes,
             settings: settings.clone(),
             clock: clock.clone(),
         };
@@ -90,26 +98,55 @@ impl App {
         &self.state.intake
     }
 
-    /// Serves HTTP until `shutdown` resolves; in-flight requests finish, then it returns.
+    /// Starts one poller per configured mailbox and serves HTTP until `shutdown` resolves;
+    /// then stops accepting, lets in-flight requests finish, cancels the pollers and waits for
+    /// them (each stops between two commits), and returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let cancel = CancellationToken::new();
-        let stop = cancel.clone();
+        let workers = TaskTracker::new();
+        for mailbox in &self.settings.mailboxes {
+            let poller = MailboxPoller::new(
+                mailbox.clone(),
+                self.state.intake.clone(),
+                self.clock.clone(),
+                self.state.mailboxes.clone(),
+                self.settings.intake.batch_size as usize,
+                self.settings.app.attachment_max_bytes,
+            );
+            workers.spawn(poller.run(cancel.child_token()));
+        }
+        workers.close();
+
+        let stop_http = cancel.clone();
         tokio::spawn(async move {
             shutdown.await;
-            stop.cancel();
+            stop_http.cancel();
         });
         let router = web::router(self.state.clone());
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(cancel.cancelled_owned())
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await;
+        cancel.cancel();
+        if tokio::time::timeout(WORKER_STOP_TIMEOUT, workers.wait())
             .await
-            .map_err(AppError::Serve)?;
+            .is_err()
+        {
+            tracing::warn!("workers did not stop within {WORKER_STOP_TIMEOUT:?}; exiting anyway");
+        }
+        served.map_err(AppError::Serve)?;
         tracing::info!("stopped cleanly");
         Ok(())
     }
 }
+
+/// How long shutdown waits for pollers and workers to finish their current step.
+const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Installs the SIGTERM and SIGINT handlers now (so a signal that arrives while the server is
 /// still starting is not fatal) and returns a future that resolves on the first of them.

@@ -8,6 +8,7 @@ use axum::Router;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::inbound::email::MailboxMonitor;
 use crate::intake::Intake;
 use crate::store::Store;
 
@@ -16,6 +17,8 @@ use crate::store::Store;
 pub struct WebState {
     pub store: Store,
     pub intake: Intake,
+    /// What each mailbox poller last reported.
+    pub mailboxes: MailboxMonitor,
     pub settings: Arc<Settings>,
     pub clock: SharedClock,
 }

@@ -3,7 +3,10 @@
 
 mod bad_input;
 mod corpus;
+mod dovecot;
 mod harness;
+mod imap;
 mod import_fixtures;
 mod intake;
 mod serve;
+mod sms;
