@@ -206,8 +206,10 @@ fn terminate(mut master: Child) {
         .status();
     let _ = master.wait();
     for pid in children {
+        // Some have already exited with their master.
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
             .status();
     }
 }

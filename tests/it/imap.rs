@@ -301,3 +301,66 @@ async fn with_a_processed_folder_mail_is_moved_there_after_commit() {
     assert_eq!(client.flags("Processed").await.len(), 3);
     db.cleanup().await;
 }
+
+/// `peyk serve` with one mailbox, started as a process.
+fn spawn_serve(config: &std::path::Path, cwd: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(crate::harness::peyk_binary())
+        .args(["serve", "--config", &config.display().to_string()])
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn serve")
+}
+
+#[tokio::test]
+async fn sigkill_in_the_middle_of_ingesting_500_messages_then_restart_stores_each_once() {
+    for backend in backends() {
+        let dovecot = Dovecot::start().await;
+        let db = TestDb::create(backend).await;
+        let mut client = dovecot.client().await;
+        for n in 0..500 {
+            client
+                .append(
+                    "INBOX",
+                    &customer_message(n, &format!("k{n}@example.com")),
+                    false,
+                )
+                .await;
+        }
+        let config = db.write_config(&format!(
+            "\n[intake]\nbatch_size = 10\n\n[[mailboxes]]\nkey = \"support\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nusername = \"{}\"\npassword = \"{}\"\nfolder = \"INBOX\"\nidle = true\npoll_interval_secs = 2\n",
+            dovecot.port,
+            crate::dovecot::USER,
+            crate::dovecot::PASSWORD
+        ));
+        let store = db.store().await;
+        let mut serve = spawn_serve(&config, db.dir.path());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut before_kill = 0;
+        while before_kill == 0 {
+            assert!(Instant::now() < deadline, "nothing ingested");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            before_kill = receipts(&store, "support").await;
+        }
+        serve.kill().expect("SIGKILL");
+        let _ = serve.wait();
+        let after_kill = receipts(&store, "support").await;
+        println!("{backend:?}: killed with {after_kill} of 500 committed");
+        assert!(after_kill < 500, "the kill came in the middle of ingesting");
+
+        let mut serve = spawn_serve(&config, db.dir.path());
+        wait_for_receipts(&store, "support", 500, Duration::from_secs(300)).await;
+        assert_each_once(&store, 500).await;
+        let messages = store::tickets::messages_of_ticket(store.db(), 1)
+            .await
+            .expect("messages");
+        assert_eq!(messages.len(), 1, "no message stored twice in a ticket");
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &serve.id().to_string()])
+            .status();
+        let _ = serve.wait();
+        db.cleanup().await;
+    }
+}
