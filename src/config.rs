@@ -260,6 +260,9 @@ pub struct IntakeSettings {
     pub sms_reply_window_days: u32,
     /// Items committed per transaction by `peyk import` and the pollers.
     pub batch_size: u32,
+    /// New tickets one sender may open per hour; beyond it, messages are stored in the sender's
+    /// newest ticket without an acknowledgement (0: no limit).
+    pub new_tickets_per_sender_per_hour: u32,
 }
 
 impl Default for IntakeSettings {
@@ -268,6 +271,7 @@ impl Default for IntakeSettings {
             reopen_window_days: 14,
             sms_reply_window_days: 7,
             batch_size: 200,
+            new_tickets_per_sender_per_hour: 20,
         }
     }
 }

@@ -15,6 +15,7 @@ use peyk::config::Settings;
 use peyk::import::{ImportTarget, import_files};
 use peyk::intake::{Intake, IntakeRules};
 use peyk::service::agents::{AgentRole, add_agent};
+use peyk::service::inbound::retry_dead_letters;
 use peyk::store::Store;
 
 #[derive(Parser)]
@@ -45,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Inbound items: dead letters.
+    Inbound {
+        #[command(subcommand)]
+        command: InboundCommand,
+    },
     /// Feed saved .eml files through intake; one line per file: FILE, OUTCOME, TICKET, REASON.
     Import {
         #[arg(long)]
@@ -54,6 +60,16 @@ enum Command {
         mailbox: Option<String>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InboundCommand {
+    /// Run dead letters (inbound items that ended in an `error` receipt) through intake again;
+    /// prints SOURCE, EXTERNAL_ID, OUTCOME, TICKET, REASON per item.
+    Retry {
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -158,6 +174,41 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let agent = add_agent(&store, &SystemClock, &email, &name, password, role).await?;
             println!("agent {} created ({})", agent.email, agent.role);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inbound {
+            command: InboundCommand::Retry { config },
+        } => {
+            let settings = Settings::load(config.as_deref())?;
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            let clock = clock();
+            let intake = Intake::new(store, IntakeRules::from_settings(&settings), clock.clone());
+            let department_of =
+                |source: &str| settings.mailbox(source).and_then(|m| m.department.clone());
+            let retried = retry_dead_letters(
+                &intake,
+                clock.as_ref(),
+                department_of,
+                settings.app.attachment_max_bytes,
+            )
+            .await?;
+            for item in &retried {
+                let field = |s: Option<&str>| {
+                    s.filter(|s| !s.is_empty())
+                        .unwrap_or("-")
+                        .replace(['\t', '\n'], " ")
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    item.source,
+                    item.external_id,
+                    item.result.outcome.as_str(),
+                    field(item.result.ticket_number.as_deref()),
+                    field(item.result.reason.as_deref())
+                );
+            }
+            eprintln!("{} dead letters retried", retried.len());
             Ok(ExitCode::SUCCESS)
         }
         Command::Import {

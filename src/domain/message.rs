@@ -74,6 +74,9 @@ pub struct AutomationSignals {
     pub report_type: Option<String>,
     /// The parsed delivery-status part of a bounce, if there is one.
     pub delivery_status: Option<DeliveryStatus>,
+    /// The Message-ID (with angle brackets) of a message returned inside this one
+    /// (message/rfc822 or text/rfc822-headers): for a bounce, the message that bounced.
+    pub returned_message_id: Option<String>,
 }
 
 /// The first failed recipient of a delivery status notification.

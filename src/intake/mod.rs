@@ -6,6 +6,7 @@
 //! savepoint per item so one bad item becomes an `error` receipt without spoiling the rest.
 
 mod acknowledge;
+mod flood;
 mod receipts;
 mod ticketing;
 
@@ -105,6 +106,8 @@ pub struct IntakeRules {
     pub default_language: Language,
     /// Domain for generated Message-IDs (the no-reply sender's).
     pub message_id_domain: String,
+    /// New tickets one sender may open per hour before flood control (0: no limit).
+    pub new_tickets_per_sender_per_hour: u32,
 }
 
 impl IntakeRules {
@@ -120,6 +123,7 @@ impl IntakeRules {
             message_id_domain: from
                 .map(|f| f.domain().to_string())
                 .unwrap_or_else(|| "peyk.invalid".into()),
+            new_tickets_per_sender_per_hour: settings.intake.new_tickets_per_sender_per_hour,
         }
     }
 }
@@ -139,15 +143,18 @@ pub struct Intake {
     rules: IntakeRules,
     clock: SharedClock,
     outbox_wakeup: Arc<Notify>,
+    flood: Option<Arc<flood::FloodGuard>>,
 }
 
 impl Intake {
     pub fn new(store: Store, rules: IntakeRules, clock: SharedClock) -> Self {
+        let rules_flood_limit = rules.new_tickets_per_sender_per_hour;
         Self {
             store,
             rules,
             clock,
             outbox_wakeup: Arc::new(Notify::new()),
+            flood: flood::FloodGuard::new(rules_flood_limit).map(Arc::new),
         }
     }
 
@@ -190,6 +197,23 @@ impl Intake {
                 self.run_batch(&items, checkpoint.as_ref(), true).await
             }
         }
+    }
+
+    /// Runs a dead letter (an `error` receipt) through intake again: its receipt is replaced by
+    /// the new outcome in one transaction. An item that fails again gets a fresh error receipt.
+    pub async fn retry_dead_letter(
+        &self,
+        receipt_id: i64,
+        item: InboundItem,
+    ) -> Result<IntakeResult, IntakeError> {
+        let write = self.store.begin_write().await?;
+        store::inbound::delete_receipt(&write.txn, receipt_id).await?;
+        let stored = self.ingest_isolated(&write.txn, &item).await?;
+        write.commit().await?;
+        if stored.enqueued_notifications {
+            self.outbox_wakeup.notify_one();
+        }
+        Ok(stored.result)
     }
 
     async fn run_batch(

@@ -40,13 +40,24 @@ impl Intake {
         status: DeliveryStatus,
         now: DateTime<Utc>,
     ) -> Result<IntakeResult, DbErr> {
+        let permanent = status.status.as_deref().is_none_or(|s| s.starts_with('5'));
         if let Some(recipient) = status
             .recipient
             .as_deref()
             .and_then(|r| EmailAddress::parse(r).ok())
-            && status.status.as_deref().is_none_or(|s| s.starts_with('5'))
+            && permanent
         {
             store::tickets::mark_email_bounced(txn, &recipient, now).await?;
+        }
+        if let Some(returned) = &m.signals.returned_message_id
+            && permanent
+        {
+            let reason = format!(
+                "bounced: {} {}",
+                status.status.as_deref().unwrap_or("(no status)"),
+                status.recipient.as_deref().unwrap_or("")
+            );
+            store::outbox::mark_bounced(txn, returned, reason.trim()).await?;
         }
         self.not_ticketed(txn, m, IntakeOutcome::Bounce, None, Some(status))
             .await

@@ -7,7 +7,7 @@ use sea_orm::DatabaseTransaction;
 use super::receipts::sender_text;
 use super::{Intake, IntakeOutcome, IntakeResult, Stored, acknowledge};
 use crate::domain::message::InboundMessage;
-use crate::domain::threading::{self, ThreadCandidates, ThreadDecision, ThreadKeys};
+use crate::domain::threading::{self, ThreadCandidates, ThreadDecision, ThreadKeys, ThreadVia};
 use crate::domain::ticket::{Channel, Direction, Language, TicketEventKind};
 use crate::store::inbound::NewReceipt;
 use crate::store::tickets::{Customer, NewMessage, NewTicket};
@@ -29,7 +29,7 @@ impl Intake {
             &m.in_reply_to,
             &m.references,
         );
-        let candidates = ThreadCandidates {
+        let mut candidates = ThreadCandidates {
             by_message_id: store::tickets::snapshot_by_message_ids(txn, &keys.message_ids).await?,
             by_number: match keys.named_number() {
                 Some(number) => store::tickets::snapshot_by_number(txn, number).await?,
@@ -49,6 +49,28 @@ impl Intake {
             now,
             &self.rules.thread_policy,
         );
+        let mut note = note;
+        let decision = match decision {
+            ThreadDecision::NewTicket { .. } => {
+                match self.flooded_into(txn, m, customer.id).await? {
+                    Some((ticket, flood_note)) => {
+                        note = Some(match note {
+                            Some(earlier) => format!("{flood_note}; {earlier}"),
+                            None => flood_note,
+                        });
+                        let decision = ThreadDecision::Reply {
+                            ticket_id: ticket.id,
+                            via: ThreadVia::RecentSmsTicket,
+                            new_status: ticket.status.after_customer_reply(),
+                        };
+                        candidates.newest_open_of_sender = Some(ticket);
+                        decision
+                    }
+                    None => decision,
+                }
+            }
+            reply => reply,
+        };
 
         let (ticket_id, number, outcome, reason, enqueued) = match decision {
             ThreadDecision::Reply {
@@ -196,6 +218,32 @@ impl Intake {
             },
             enqueued_notifications: enqueued,
         })
+    }
+
+    /// When the sender is over the new-ticket limit: the ticket the message goes into instead
+    /// (their newest), and the note for its receipt.
+    async fn flooded_into(
+        &self,
+        txn: &DatabaseTransaction,
+        m: &InboundMessage,
+        customer_id: i64,
+    ) -> Result<Option<(crate::domain::threading::TicketSnapshot, String)>, DbErr> {
+        let Some(flood) = &self.flood else {
+            return Ok(None);
+        };
+        let sender = sender_text(m).unwrap_or_default();
+        if flood.allow_new_ticket(&sender) {
+            return Ok(None);
+        }
+        let Some(newest) = store::tickets::newest_of_customer(txn, customer_id).await? else {
+            return Ok(None);
+        };
+        let note = format!(
+            "held: over {} new tickets per hour from this sender; added to ticket {} without an acknowledgement",
+            flood.per_hour(),
+            newest.number
+        );
+        Ok(Some((newest, note)))
     }
 
     /// The customer by email or phone, created on first contact with the language of the message.

@@ -1,3 +1,4 @@
 //! Agent-side writes (agents now; replies, notes and status changes next) for web/ and the commands.
 
 pub mod agents;
+pub mod inbound;

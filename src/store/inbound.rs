@@ -149,3 +149,19 @@ pub async fn save_mailbox_state(
     }
     Ok(())
 }
+
+/// Error receipts that kept their raw source: the dead letters `peyk inbound retry` re-runs.
+pub async fn dead_letters(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Receipt>, DbErr> {
+    inbound_receipt::Entity::find()
+        .filter(inbound_receipt::Column::Outcome.eq("error"))
+        .filter(inbound_receipt::Column::RawSource.is_not_null())
+        .order_by_asc(inbound_receipt::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn delete_receipt(db: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> {
+    inbound_receipt::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}

@@ -98,3 +98,27 @@ pub async fn of_ticket(
         .all(db)
         .await
 }
+
+/// Marks the notification that carried `message_id` as bounced: `failed`, with the reason,
+/// so it shows on its ticket. Returns whether one was found.
+pub async fn mark_bounced(
+    db: &impl ConnectionTrait,
+    message_id: &str,
+    reason: &str,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let result = outbox_item::Entity::update_many()
+        .col_expr(outbox_item::Column::Status, Expr::value(status::FAILED))
+        .col_expr(
+            outbox_item::Column::LastError,
+            Expr::value(reason.to_string()),
+        )
+        .col_expr(
+            outbox_item::Column::LeaseUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(outbox_item::Column::MessageId.eq(message_id))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}

@@ -460,3 +460,16 @@ pub async fn mark_email_bounced(
         .await?;
     Ok(())
 }
+
+/// The customer's most recently updated ticket, whatever its status.
+pub async fn newest_of_customer(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+) -> Result<Option<TicketSnapshot>, DbErr> {
+    let found = ticket::Entity::find()
+        .filter(ticket::Column::CustomerId.eq(customer_id))
+        .order_by_desc(ticket::Column::UpdatedAt)
+        .one(db)
+        .await?;
+    Ok(found.as_ref().and_then(snapshot))
+}

@@ -404,3 +404,210 @@ async fn sqlite_runs_in_wal_mode_with_synchronous_full() {
     );
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn over_the_new_ticket_limit_messages_join_the_newest_ticket_without_acknowledgement() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let (clock, shared) = settable_clock("2026-11-30T08:00:00Z");
+        let store = db.store().await;
+        let mut rules = peyk::intake::IntakeRules::from_settings(&db.settings());
+        rules.new_tickets_per_sender_per_hour = 2;
+        let intake = Intake::new(store.clone(), rules, shared);
+        let mut results = Vec::new();
+        for n in 0..4 {
+            let item = email(
+                "flood@example.com",
+                &format!("f{n}@x"),
+                &format!("Topic {n}"),
+                "help",
+                clock.now_utc(),
+            );
+            results.push(intake.ingest(item).await.expect("ingest"));
+        }
+        let outcomes: Vec<IntakeOutcome> = results.iter().map(|r| r.outcome).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                IntakeOutcome::NewTicket,
+                IntakeOutcome::NewTicket,
+                IntakeOutcome::Reply,
+                IntakeOutcome::Reply
+            ]
+        );
+        assert!(
+            results[2]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("held: over 2 new tickets per hour"),
+            "{:?}",
+            results[2]
+        );
+        assert_eq!(
+            results[2].ticket_number, results[1].ticket_number,
+            "into the newest ticket"
+        );
+        assert_eq!(
+            store::tickets::count_tickets(store.db())
+                .await
+                .expect("count"),
+            2
+        );
+        let (_, acknowledgements) = store::outbox::list(store.db(), None, 1, 10)
+            .await
+            .expect("outbox");
+        assert_eq!(acknowledgements, 2, "no acknowledgement beyond the limit");
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bounce_of_an_acknowledgement_marks_the_notification_and_the_address() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let (clock, shared) = settable_clock("2026-11-30T08:00:00Z");
+        let (store, intake) = db.intake(shared).await;
+        intake
+            .ingest(email(
+                "gone@example.com",
+                "b1@x",
+                "Help",
+                "please",
+                clock.now_utc(),
+            ))
+            .await
+            .expect("ingest");
+        let (items, _) = store::outbox::list(store.db(), None, 1, 10)
+            .await
+            .expect("outbox");
+        let ack_id = items[0].message_id.clone().expect("message id");
+        let bounce = format!(
+            "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: no-reply@peyk.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.example.com>\r\nAuto-Submitted: auto-replied\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nThe mail system could not deliver your message.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\nFinal-Recipient: rfc822; gone@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: Support <no-reply@peyk.example>\r\nTo: gone@example.com\r\nSubject: [#1234567] Help\r\nMessage-ID: {ack_id}\r\n\r\n--B--\r\n"
+        );
+        let parsed = parse_email(bounce.as_bytes(), "import", None, 1 << 20, clock.now_utc())
+            .result
+            .expect("parses");
+        let result = intake
+            .ingest(InboundItem::Parsed(Box::new(parsed)))
+            .await
+            .expect("ingest");
+        assert_eq!(result.outcome, IntakeOutcome::Bounce);
+        let (items, _) = store::outbox::list(store.db(), None, 1, 10)
+            .await
+            .expect("outbox");
+        assert_eq!(items[0].status, "failed");
+        assert!(
+            items[0]
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("5.1.1"),
+            "{:?}",
+            items[0].last_error
+        );
+        let customer = store::tickets::find_customer(
+            store.db(),
+            Some(&EmailAddress::parse("gone@example.com").expect("email")),
+            None,
+        )
+        .await
+        .expect("db")
+        .expect("customer");
+        assert!(customer.email_bounced_at.is_some());
+        // The next new ticket of that customer gets no acknowledgement by email.
+        intake
+            .ingest(email(
+                "gone@example.com",
+                "b2@x",
+                "Other",
+                "again",
+                clock.now_utc(),
+            ))
+            .await
+            .expect("ingest");
+        assert_eq!(
+            store::outbox::list(store.db(), None, 1, 10)
+                .await
+                .expect("outbox")
+                .1,
+            1
+        );
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_run_again_and_its_receipt_replaced() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let (clock, shared) = settable_clock("2026-11-30T08:00:00Z");
+        let (store, intake) = db.intake(shared.clone()).await;
+        // As an earlier version left it: an error receipt holding a message it could not store.
+        let raw = b"From: Late <late@example.com>\r\nSubject: Stuck\r\nMessage-ID: <dead-1@x>\r\n\r\nThis was stuck.\r\n";
+        store::inbound::insert_receipt(
+            store.db(),
+            store::inbound::NewReceipt {
+                source: "import",
+                external_id: "dead-1@x",
+                channel: "email",
+                outcome: "error",
+                reason: Some("could not be stored: database was down".into()),
+                ticket_id: None,
+                message_id: None,
+                sender: None,
+                subject: None,
+                content_hash: "sha256:x",
+                fingerprint: None,
+                bounced_recipient: None,
+                bounce_status: None,
+                raw_source: Some(raw.to_vec()),
+                received_at: clock.now_utc(),
+            },
+        )
+        .await
+        .expect("receipt");
+        // And one that still cannot become a ticket.
+        intake
+            .ingest(email("x@y.z", "ok@x", "fine", "fine", clock.now_utc()))
+            .await
+            .expect("ingest");
+        let no_sender = parse_email(
+            b"Subject: nobody\r\nMessage-ID: <dead-2@x>\r\n\r\ntext\r\n",
+            "import",
+            None,
+            1 << 20,
+            clock.now_utc(),
+        );
+        intake
+            .ingest(InboundItem::Parsed(Box::new(
+                no_sender.result.expect("parses"),
+            )))
+            .await
+            .expect("ingest");
+
+        let retried =
+            peyk::service::inbound::retry_dead_letters(&intake, shared.as_ref(), |_| None, 1 << 20)
+                .await
+                .expect("retry");
+        let outcomes: Vec<(&str, IntakeOutcome)> = retried
+            .iter()
+            .map(|r| (r.external_id.as_str(), r.result.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("dead-1@x", IntakeOutcome::NewTicket),
+                ("dead-2@x", IntakeOutcome::Error)
+            ]
+        );
+        let (receipts, total) = store::inbound::list_receipts(store.db(), None, 1, 10)
+            .await
+            .expect("receipts");
+        assert_eq!(
+            total, 3,
+            "one receipt per item, replaced not added: {receipts:?}"
+        );
+        db.cleanup().await;
+    }
+}

@@ -273,6 +273,7 @@ fn signals(message: &Message<'_>) -> AutomationSignals {
         list_id: header_text(message, "List-Id"),
         report_type,
         delivery_status: delivery_status(message),
+        returned_message_id: returned_message_id(message),
     }
 }
 
@@ -311,6 +312,28 @@ fn delivery_status(message: &Message<'_>) -> Option<DeliveryStatus> {
         _ => String::from_utf8_lossy(part.contents()).into_owned(),
     };
     Some(parse_delivery_status(&text))
+}
+
+/// The Message-ID of a message returned inside this one, as bounces carry the message that
+/// failed (whole, as message/rfc822, or its headers, as text/rfc822-headers).
+fn returned_message_id(message: &Message<'_>) -> Option<String> {
+    message.parts.iter().skip(1).find_map(|part| {
+        let id = match &part.body {
+            PartType::Message(nested) => nested.message_id().map(str::to_string),
+            _ if part.content_type().is_some_and(|ct| {
+                ct.subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("rfc822-headers"))
+            }) =>
+            {
+                MessageParser::default()
+                    .parse_headers(part.contents())
+                    .and_then(|headers| headers.message_id().map(str::to_string))
+            }
+            _ => None,
+        };
+        id.map(|id| storable(&normalize_message_id(&id)))
+            .filter(|id| !id.is_empty())
+    })
 }
 
 /// Reads Final-Recipient (or Original-Recipient), Status and Action from DSN fields,
