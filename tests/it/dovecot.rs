@@ -17,7 +17,10 @@ pub const PASSWORD: &str = "a secret for tests";
 
 pub struct Dovecot {
     dir: tempfile::TempDir,
+    /// Plain IMAP, with STARTTLS offered.
     pub port: u16,
+    /// Implicit TLS (imaps).
+    pub tls_port: u16,
     child: Option<Child>,
 }
 
@@ -51,6 +54,8 @@ impl Dovecot {
         )
         .expect("passwd");
         let port = free_port();
+        let tls_port = free_port();
+        make_certificates(dir.path());
         let d = dir.path().display();
         let config = format!(
             r#"base_dir = {d}/run
@@ -58,7 +63,10 @@ state_dir = {d}/state
 log_path = {d}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{d}/server.pem
+ssl_key = <{d}/server.key
+ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -86,7 +94,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 protocol imap {{
@@ -98,6 +107,7 @@ protocol imap {{
         let mut dovecot = Dovecot {
             dir,
             port,
+            tls_port,
             child: None,
         };
         dovecot.spawn().await;
@@ -170,6 +180,24 @@ protocol imap {{
         }
     }
 
+    /// The private CA that signed the server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Settings for a mailbox reached over implicit TLS (imaps) or STARTTLS, trusting the CA.
+    pub fn tls_mailbox(&self, key: &str, security: MailSecurity) -> MailboxSettings {
+        let mut mailbox = self.mailbox(key, "INBOX");
+        mailbox.security = security;
+        mailbox.port = if security == MailSecurity::Tls {
+            self.tls_port
+        } else {
+            self.port
+        };
+        mailbox.ca_file = Some(self.ca_file());
+        mailbox
+    }
+
     /// Another mail client of the same mailbox.
     pub async fn client(&self) -> ImapClient {
         let tcp = TcpStream::connect(("127.0.0.1", self.port))
@@ -212,6 +240,86 @@ fn terminate(mut master: Child) {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// A small CA and a server certificate for 127.0.0.1 and localhost signed by it (rustls
+/// refuses a self-signed certificate used directly by the server).
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write ext");
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "ca.key",
+    ]);
+    run(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        "ca.key",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Peyk Test CA",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "server.key",
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-key",
+        "server.key",
+        "-subj",
+        "/CN=localhost",
+        "-out",
+        "server.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
 }
 
 /// The processes whose parent is `pid`.

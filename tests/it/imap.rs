@@ -364,3 +364,53 @@ async fn sigkill_in_the_middle_of_ingesting_500_messages_then_restart_stores_eac
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn mail_is_taken_over_implicit_tls_and_starttls_with_a_private_ca() {
+    let dovecot = Dovecot::start().await;
+    let mut client = dovecot.client().await;
+    let securities = [
+        peyk::config::MailSecurity::Tls,
+        peyk::config::MailSecurity::Starttls,
+    ];
+    for (appended, security) in securities.into_iter().enumerate() {
+        // Each run has a database of its own and finds every message appended so far.
+        let db = TestDb::create(Backend::Sqlite).await;
+        let key = format!("{security:?}").to_lowercase();
+        client
+            .append(
+                "INBOX",
+                &customer_message(900 + appended, &format!("{key}@example.com")),
+                false,
+            )
+            .await;
+        let (store, poller) = start_poller(&db, dovecot.tls_mailbox(&key, security), 50).await;
+        wait_for_receipts(&store, &key, appended as u64 + 1, Duration::from_secs(30)).await;
+        assert!(poller.monitor.snapshot()[key.as_str()].connected);
+        poller.stop().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_certificate_from_an_unknown_ca_is_refused_and_reported() {
+    let dovecot = Dovecot::start().await;
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut mailbox = dovecot.tls_mailbox("untrusted", peyk::config::MailSecurity::Tls);
+    mailbox.ca_file = None;
+    let (store, poller) = start_poller(&db, mailbox, 50).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = poller.monitor.snapshot()["untrusted"].clone();
+        if let Some(error) = status.last_error {
+            assert!(error.contains("TLS"), "{error}");
+            assert!(!status.connected);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no error reported");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receipts(&store, "untrusted").await, 0);
+    poller.stop().await;
+    db.cleanup().await;
+}
