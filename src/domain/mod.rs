@@ -4,6 +4,7 @@ pub mod classify;
 pub mod contact;
 pub mod digits;
 pub mod message;
+pub mod quotes;
 pub mod threading;
 pub mod ticket;
 pub mod ticket_number;

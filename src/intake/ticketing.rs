@@ -7,6 +7,7 @@ use sea_orm::DatabaseTransaction;
 use super::receipts::sender_text;
 use super::{Intake, IntakeOutcome, IntakeResult, Stored, acknowledge};
 use crate::domain::message::InboundMessage;
+use crate::domain::quotes::strip_quoted_reply;
 use crate::domain::threading::{self, ThreadCandidates, ThreadDecision, ThreadKeys, ThreadVia};
 use crate::domain::ticket::{Channel, Direction, Language, TicketEventKind};
 use crate::store::inbound::NewReceipt;
@@ -168,6 +169,14 @@ impl Intake {
         };
 
         let author = sender_text(m);
+        // A reply keeps what the customer newly wrote; the quoted earlier mail is kept apart.
+        let stripped = (outcome == IntakeOutcome::Reply && m.channel == Channel::Email)
+            .then(|| strip_quoted_reply(&m.text))
+            .filter(|s| s.quoted.is_some());
+        let (body_text, quoted_text) = match &stripped {
+            Some(s) => (s.reply.as_str(), s.quoted.as_deref()),
+            None => (m.text.as_str(), None),
+        };
         let message = store::tickets::insert_message(
             txn,
             NewMessage {
@@ -176,7 +185,8 @@ impl Intake {
                 channel: m.channel,
                 author_agent_id: None,
                 author: author.as_deref(),
-                body_text: &m.text,
+                body_text,
+                quoted_text,
                 body_html: m.html.as_deref(),
                 message_id: m.message_id.as_deref(),
                 in_reply_to: (!m.in_reply_to.is_empty()).then(|| m.in_reply_to.join(" ")),

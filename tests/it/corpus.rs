@@ -118,7 +118,13 @@ async fn corpus_on(backend: Backend, files: &[PathBuf]) {
                     .await
                     .expect("messages")
                     .iter()
-                    .map(|m| collapse(&m.body_text))
+                    .map(|m| {
+                        collapse(&format!(
+                            "{} {}",
+                            m.body_text,
+                            m.quoted_text.as_deref().unwrap_or("")
+                        ))
+                    })
                     .collect::<Vec<_>>()
                     .join(" ");
                 let raw = std::fs::read(path).expect("read");

@@ -611,3 +611,50 @@ async fn a_dead_letter_is_run_again_and_its_receipt_replaced() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_reply_is_stored_without_the_quoted_mail_which_stays_available() {
+    for backend in backends() {
+        let db = TestDb::create(backend).await;
+        let (clock, shared) = settable_clock("2026-11-30T08:00:00Z");
+        let (store, intake) = db.intake(shared).await;
+        let created = intake
+            .ingest(email(
+                "q@example.com",
+                "s1@x",
+                "Router",
+                "My router restarts.",
+                clock.now_utc(),
+            ))
+            .await
+            .expect("ingest");
+        let number = created.ticket_number.expect("number");
+        let body = "It happened again tonight.\r\n\r\nOn Mon, 30 Nov 2026 at 10:00, Support <no-reply@peyk.example> wrote:\r\n> We have received your request.\r\n> Ticket 1234567\r\n";
+        let reply = intake
+            .ingest(email(
+                "q@example.com",
+                "s2@x",
+                &format!("Re: [#{number}] Router"),
+                body,
+                clock.now_utc(),
+            ))
+            .await
+            .expect("ingest");
+        assert_eq!(reply.outcome, IntakeOutcome::Reply);
+        let t = ticket(&store, &number).await;
+        let messages = store::tickets::messages_of_ticket(store.db(), t.id)
+            .await
+            .expect("messages");
+        assert_eq!(messages[1].body_text, "It happened again tonight.");
+        assert!(
+            messages[1]
+                .quoted_text
+                .as_deref()
+                .unwrap_or("")
+                .contains("We have received your request.")
+        );
+        // The new ticket's first message is kept whole.
+        assert_eq!(messages[0].quoted_text, None);
+        db.cleanup().await;
+    }
+}

@@ -14,6 +14,9 @@ pub struct Model {
     pub author: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub body_text: String,
+    /// The quoted earlier mail removed from `body_text` of a reply (kept for agents).
+    #[sea_orm(column_type = "Text")]
+    pub quoted_text: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub body_html: Option<String>,
     pub message_id: Option<String>,
