@@ -58,11 +58,9 @@ pub struct NewReceipt<'a> {
     pub received_at: DateTime<Utc>,
 }
 
-pub async fn insert_receipt(
-    db: &impl ConnectionTrait,
-    new: NewReceipt<'_>,
-) -> Result<Receipt, DbErr> {
-    inbound_receipt::ActiveModel {
+/// Inserts a receipt and returns its id (without reading the raw source back).
+pub async fn insert_receipt(db: &impl ConnectionTrait, new: NewReceipt<'_>) -> Result<i64, DbErr> {
+    let receipt = inbound_receipt::ActiveModel {
         id: NotSet,
         source: Set(new.source.to_string()),
         external_id: Set(new.external_id.to_string()),
@@ -81,9 +79,11 @@ pub async fn insert_receipt(
         attempts: Set(1),
         received_at: Set(new.received_at),
         updated_at: Set(new.received_at),
-    }
-    .insert(db)
-    .await
+    };
+    Ok(inbound_receipt::Entity::insert(receipt)
+        .exec(db)
+        .await?
+        .last_insert_id)
 }
 
 /// Receipts newest first, optionally of one outcome; with the total.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, TryIntoModel,
 };
 
 use super::DbErr;
@@ -302,7 +302,7 @@ pub async fn record_event(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    ticket_event::ActiveModel {
+    let event = ticket_event::ActiveModel {
         id: NotSet,
         ticket_id: Set(ticket_id),
         kind: Set(kind.as_str().to_string()),
@@ -311,9 +311,8 @@ pub async fn record_event(
         actor_agent_id: Set(actor_agent_id),
         actor: Set(actor.to_string()),
         created_at: Set(now),
-    }
-    .insert(db)
-    .await?;
+    };
+    ticket_event::Entity::insert(event).exec(db).await?;
     Ok(())
 }
 
@@ -334,11 +333,12 @@ pub struct NewMessage<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// Inserts a message and returns it without reading it back (the raw source can be large).
 pub async fn insert_message(
     db: &impl ConnectionTrait,
     new: NewMessage<'_>,
 ) -> Result<message::Model, DbErr> {
-    message::ActiveModel {
+    let mut active = message::ActiveModel {
         id: NotSet,
         ticket_id: Set(new.ticket_id),
         direction: Set(new.direction.as_str().to_string()),
@@ -354,33 +354,38 @@ pub async fn insert_message(
         provider_message_id: Set(new.provider_message_id.map(str::to_string)),
         raw_source: Set(new.raw_source.map(<[u8]>::to_vec)),
         created_at: Set(new.now),
-    }
-    .insert(db)
-    .await
+    };
+    let id = message::Entity::insert(active.clone())
+        .exec(db)
+        .await?
+        .last_insert_id;
+    active.id = Set(id);
+    active.try_into_model()
 }
 
+/// Inserts a message's attachments in one statement.
 pub async fn insert_attachments(
     db: &impl ConnectionTrait,
     message_id: i64,
     attachments: &[InboundAttachment],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    for a in attachments {
-        attachment::ActiveModel {
-            id: NotSet,
-            message_id: Set(message_id),
-            filename: Set(a.filename.clone()),
-            content_type: Set(a.content_type.clone()),
-            size: Set(i64::try_from(a.size).unwrap_or(i64::MAX)),
-            sha256: Set(a.sha256.clone()),
-            content: Set(a.content.clone()),
-            refused: Set(a.is_refused()),
-            refused_reason: Set(a.refused_reason.clone()),
-            created_at: Set(now),
-        }
-        .insert(db)
-        .await?;
+    if attachments.is_empty() {
+        return Ok(());
     }
+    let rows = attachments.iter().map(|a| attachment::ActiveModel {
+        id: NotSet,
+        message_id: Set(message_id),
+        filename: Set(a.filename.clone()),
+        content_type: Set(a.content_type.clone()),
+        size: Set(i64::try_from(a.size).unwrap_or(i64::MAX)),
+        sha256: Set(a.sha256.clone()),
+        content: Set(a.content.clone()),
+        refused: Set(a.is_refused()),
+        refused_reason: Set(a.refused_reason.clone()),
+        created_at: Set(now),
+    });
+    attachment::Entity::insert_many(rows).exec(db).await?;
     Ok(())
 }
 

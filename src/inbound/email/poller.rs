@@ -184,31 +184,40 @@ impl MailboxPoller {
         uids.sort_unstable();
         self.monitor.update(&key, |s| s.backlog = uids.len() as u64);
 
+        // While one batch is being committed, the next is fetched and parsed.
+        let chunks: Vec<&[u32]> = uids.chunks(self.batch_size).collect();
         let mut committed = 0;
-        for chunk in uids.chunks(self.batch_size) {
-            let set = uid_set(chunk);
-            let fetched: Vec<(u32, Vec<u8>)> = session
-                .uid_fetch(&set, "(UID BODY.PEEK[])")
-                .await?
-                .try_filter_map(|fetch| async move {
-                    Ok(fetch.uid.zip(fetch.body().map(<[u8]>::to_vec)))
-                })
-                .try_collect()
-                .await?;
-            let items: Vec<InboundItem> = fetched.iter().map(|(_, raw)| self.item(raw)).collect();
+        let mut next_items = match chunks.first() {
+            Some(first) => Some(self.fetch_items(session, first).await?),
+            None => None,
+        };
+        for (index, chunk) in chunks.iter().enumerate() {
+            let items = next_items.take().unwrap_or_default();
+            let count = items.len();
             let checkpoint = MailboxCheckpoint {
                 mailbox_key: key.clone(),
                 uid_validity,
                 last_uid: chunk.iter().copied().max().unwrap_or(last_uid),
             };
-            self.intake.ingest_batch_at(items, Some(checkpoint)).await?;
-            committed += fetched.len();
+            let commit = self.intake.ingest_batch_at(items, Some(checkpoint));
+            match chunks.get(index + 1) {
+                Some(next) => {
+                    let (committed_batch, fetched_next) =
+                        tokio::join!(commit, self.fetch_items(session, next));
+                    committed_batch?;
+                    next_items = Some(fetched_next?);
+                }
+                None => {
+                    commit.await?;
+                }
+            }
+            committed += count;
             // Only now, after the commit, is the mailbox changed.
-            self.mark_processed(session, &set).await?;
+            self.mark_processed(session, &uid_set(chunk)).await?;
             let now = self.clock.now();
             self.monitor.update(&key, |s| {
                 s.backlog = s.backlog.saturating_sub(chunk.len() as u64);
-                s.ingested += fetched.len() as u64;
+                s.ingested += count as u64;
                 s.last_success_at = Some(now);
             });
         }
@@ -222,6 +231,22 @@ impl MailboxPoller {
             resynced,
             committed,
         })
+    }
+
+    /// Fetches the messages of `uids` (a UID that another client expunged meanwhile is simply
+    /// not returned) and parses them.
+    async fn fetch_items(
+        &self,
+        session: &mut ImapSession,
+        uids: &[u32],
+    ) -> Result<Vec<InboundItem>, PollError> {
+        let fetched: Vec<Vec<u8>> = session
+            .uid_fetch(uid_set(uids), "(UID BODY.PEEK[])")
+            .await?
+            .try_filter_map(|fetch| async move { Ok(fetch.body().map(<[u8]>::to_vec)) })
+            .try_collect()
+            .await?;
+        Ok(fetched.iter().map(|raw| self.item(raw)).collect())
     }
 
     fn item(&self, raw: &[u8]) -> InboundItem {
