@@ -414,3 +414,67 @@ async fn a_server_certificate_from_an_unknown_ca_is_refused_and_reported() {
     poller.stop().await;
     db.cleanup().await;
 }
+
+async fn get_text(url: &str) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let response = client.get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn serve_reports_each_mailbox_and_a_dead_imap_server_does_not_take_it_down() {
+    let dovecot = Dovecot::start().await;
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut settings = db.settings();
+    let mut dead = dovecot.mailbox("dead", "INBOX");
+    dead.port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    }; // nothing listens there once the listener is dropped
+    settings.mailboxes = vec![dovecot.mailbox("support", "INBOX"), dead];
+    let app = peyk::app::App::build(settings, system_clock())
+        .await
+        .expect("build");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    let server = tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get_text(&format!("{base}/readyz")).await;
+        assert_eq!(status, 200, "{body}");
+        let ready: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let support_up = ready["mailboxes"]["support"]["connected"] == serde_json::json!(true);
+        let dead_reported = ready["mailboxes"]["dead"]["last_error"].is_string();
+        if support_up && dead_reported {
+            assert_eq!(
+                ready["mailboxes"]["dead"]["connected"],
+                serde_json::json!(false)
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mailbox states not reported: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get_text(&format!("{base}/healthz")).await.0, 200);
+    let (_, metrics) = get_text(&format!("{base}/metrics")).await;
+    assert!(
+        metrics.contains("peyk_mailbox_connected{mailbox=\"support\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("peyk_mailbox_connected{mailbox=\"dead\"} 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("peyk_database_up 1"));
+
+    stop.cancel();
+    server.await.expect("join").expect("clean stop");
+    db.cleanup().await;
+}
