@@ -16,6 +16,7 @@ use crate::inbound::email::{MailboxMonitor, MailboxPoller};
 use crate::clock::SharedClock;
 use crate::config::{Settings, sender_address};
 use crate::intake::{Intake, IntakeRules};
+use crate::outbound::worker::{OutboundSetupError, OutboxWorker};
 use crate::service::agents::{AgentError, ensure_first_admin};
 use crate::store::{Store, StoreError};
 use crate::web::{self, WebState};
@@ -33,6 +34,8 @@ pub enum AppError {
     Agent(#[from] AgentError),
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Outbound(#[from] OutboundSetupError),
 }
 
 pub struct App {
@@ -42,6 +45,7 @@ pub struct App {
     pub first_admin: Option<(String, String)>,
     pub settings: Arc<Settings>,
     pub clock: SharedClock,
+    outbox: OutboxWorker,
 }
 
 impl App {
@@ -64,6 +68,12 @@ impl App {
             IntakeRules::from_settings(&settings),
             clock.clone(),
         );
+        let outbox = OutboxWorker::from_settings(
+            store.clone(),
+            clock.clone(),
+            &settings,
+            intake.outbox_wakeup(),
+        )?;
         let settings = Arc::new(settings);
         let mailboxes = MailboxMonitor::new(settings.mailboxes.iter().map(|m| m.key.as_str()));
         let state = WebState {
@@ -79,6 +89,7 @@ impl App {
             first_admin,
             settings,
             clock,
+            outbox,
         })
     }
 
@@ -98,7 +109,12 @@ impl App {
         &self.state.intake
     }
 
-    /// Starts one poller per configured mailbox and serves HTTP until `shutdown` resolves;
+    /// The outbox worker this app runs (tests drive it step by step).
+    pub fn outbox_worker(&self) -> &OutboxWorker {
+        &self.outbox
+    }
+
+    /// Starts one poller per configured mailbox and the outbox worker, and serves HTTP until `shutdown` resolves;
     /// then stops accepting, lets in-flight requests finish, cancels the pollers and waits for
     /// them (each stops between two commits), and returns.
     pub async fn run_until_stopped(
@@ -118,6 +134,7 @@ impl App {
             );
             workers.spawn(poller.run(cancel.child_token()));
         }
+        workers.spawn(self.outbox.clone().run(cancel.child_token()));
         workers.close();
 
         let stop_http = cancel.clone();

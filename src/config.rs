@@ -162,6 +162,19 @@ pub struct NotifySettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
     pub own_addresses: Vec<String>,
+    /// A notification that keeps failing transiently is `dead` once this many hours have
+    /// passed since it was enqueued.
+    pub retry_horizon_hours: u32,
+    /// First retry delay; each further attempt doubles it (with jitter), up to `retry_max_secs`.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// Automatic notifications (acknowledgements, closings) one recipient gets per hour at
+    /// most; beyond it they are `failed` with a "loop budget" reason (0: no limit).
+    pub per_recipient_per_hour: u32,
+    /// How long a worker holds a claimed notification before another may take it over.
+    pub lease_secs: u64,
+    /// Notifications the worker sends at the same time (each over its own pooled connection).
+    pub send_concurrency: u32,
 }
 
 impl Default for NotifySettings {
@@ -173,6 +186,12 @@ impl Default for NotifySettings {
                 "support@peyk.example".into(),
                 "no-reply@peyk.example".into(),
             ],
+            retry_horizon_hours: 24,
+            retry_base_secs: 30,
+            retry_max_secs: 3600,
+            per_recipient_per_hour: 10,
+            lease_secs: 300,
+            send_concurrency: 4,
         }
     }
 }
@@ -200,6 +219,8 @@ pub struct SmsSettings {
     pub group_commit_max_batch: u32,
     /// ...and the first of them waits at most this long for others.
     pub group_commit_max_wait_ms: u64,
+    /// Outbound SMS notifications are shortened to fit this many segments.
+    pub max_segments: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generic: Option<GenericSmsSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,6 +238,7 @@ impl Default for SmsSettings {
             unauthenticated_per_address_per_minute: 60,
             group_commit_max_batch: 64,
             group_commit_max_wait_ms: 5,
+            max_segments: 2,
             generic: None,
             twilio: None,
             kavenegar: None,

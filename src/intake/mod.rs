@@ -7,6 +7,7 @@
 
 mod acknowledge;
 mod flood;
+pub mod group_commit;
 mod receipts;
 mod ticketing;
 

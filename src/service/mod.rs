@@ -2,3 +2,4 @@
 
 pub mod agents;
 pub mod inbound;
+pub mod replies;

@@ -21,6 +21,8 @@ pub struct Dovecot {
     pub port: u16,
     /// Implicit TLS (imaps).
     pub tls_port: u16,
+    /// LMTP, for mail delivered into the mailboxes (the test SMTP server hands mail over here).
+    pub lmtp_port: u16,
     child: Option<Child>,
 }
 
@@ -55,13 +57,14 @@ impl Dovecot {
         .expect("passwd");
         let port = free_port();
         let tls_port = free_port();
+        let lmtp_port = free_port();
         make_certificates(dir.path());
         let d = dir.path().display();
         let config = format!(
             r#"base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
-protocols = imap
+protocols = imap lmtp
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{d}/server.pem
@@ -101,6 +104,12 @@ service imap-login {{
 protocol imap {{
   mail_max_userip_connections = 500
 }}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
 "#
         );
         std::fs::write(dir.path().join("dovecot.conf"), config).expect("config");
@@ -108,6 +117,7 @@ protocol imap {{
             dir,
             port,
             tls_port,
+            lmtp_port,
             child: None,
         };
         dovecot.spawn().await;
@@ -129,14 +139,54 @@ protocol imap {{
             .expect("start dovecot (is dovecot-imapd installed?)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "dovecot did not start: {}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        for port in [self.port, self.lmtp_port] {
+            while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "dovecot did not start: {}",
+                    self.log()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
+    }
+
+    /// Adds a mail user (a customer's mailbox), reachable over IMAP and LMTP.
+    pub fn add_user(&self, user: &str, password: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("passwd"))
+            .expect("open passwd");
+        writeln!(file, "{user}:{{PLAIN}}{password}::::::").expect("write passwd");
+    }
+
+    /// The server's certificate and key (signed by [`Dovecot::ca_file`]), for other test
+    /// servers on 127.0.0.1.
+    pub fn server_cert_files(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("server.pem"),
+            self.dir.path().join("server.key"),
+        )
+    }
+
+    /// A mail client of another user's mailbox.
+    pub async fn client_as(&self, user: &str, password: &str) -> ImapClient {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        let mut client = Client::new(tcp);
+        client
+            .read_response()
+            .await
+            .expect("greeting")
+            .expect("greeting");
+        let session = client
+            .login(user, password)
+            .await
+            .map_err(|(e, _)| e)
+            .expect("login");
+        ImapClient { session }
     }
 
     pub fn log(&self) -> String {
@@ -244,7 +294,7 @@ fn terminate(mut master: Child) {
 
 /// A small CA and a server certificate for 127.0.0.1 and localhost signed by it (rustls
 /// refuses a self-signed certificate used directly by the server).
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {
         let output = Command::new("openssl")
             .args(args)
@@ -376,6 +426,21 @@ impl ImapClient {
                     .any(|flag| matches!(flag, async_imap::types::Flag::Seen));
                 Ok(f.uid.map(|uid| (uid, seen)))
             })
+            .try_collect()
+            .await
+            .expect("collect");
+        fetched
+    }
+
+    /// The raw messages of a folder, oldest first.
+    pub async fn messages(&mut self, folder: &str) -> Vec<Vec<u8>> {
+        self.session.select(folder).await.expect("select");
+        let fetched: Vec<Vec<u8>> = self
+            .session
+            .uid_fetch("1:*", "(UID BODY.PEEK[])")
+            .await
+            .expect("fetch")
+            .try_filter_map(|f| async move { Ok(f.body().map(<[u8]>::to_vec)) })
             .try_collect()
             .await
             .expect("collect");

@@ -9,5 +9,7 @@ mod harness;
 mod imap;
 mod import_fixtures;
 mod intake;
+mod outbound;
 mod serve;
 mod sms;
+mod smtp;
