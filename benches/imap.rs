@@ -9,6 +9,9 @@
 #[allow(dead_code)] // the test harness has more than the benchmark uses
 mod dovecot;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +20,6 @@ use peyk::config::Settings;
 use peyk::inbound::email::{MailboxMonitor, MailboxPoller};
 use peyk::intake::{Intake, IntakeRules};
 use peyk::store::Store;
-use sea_orm::{ConnectionTrait, Database};
 use tokio_util::sync::CancellationToken;
 
 async fn run(
@@ -110,24 +112,10 @@ fn main() {
             count,
         )
         .await;
-        if let Ok(admin_url) = std::env::var("PEYK_BENCH_DATABASE_URL") {
-            let name = format!("peyk_bench_imap_{}", std::process::id());
-            let admin = Database::connect(admin_url.as_str())
-                .await
-                .expect("connect admin");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create db");
-            let url = match admin_url.rsplit_once('/') {
-                Some((base, _)) => format!("{base}/{name}"),
-                None => admin_url.clone(),
-            };
+        if let Some(database) = common::BenchDatabase::create("peyk_bench_imap").await {
             // The same messages, already \Seen: Peyk takes seen mail too.
-            run("PostgreSQL", &url, &dovecot, "INBOX", count).await;
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
+            run("PostgreSQL", &database.url, &dovecot, "INBOX", count).await;
+            database.drop_database().await;
         }
     });
 }

@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench import` (optional: PEYK_BENCH_MESSAGES=N, PEYK_BENCH_BATCH=N).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +18,6 @@ use peyk::config::Settings;
 use peyk::import::{ImportTarget, import_files};
 use peyk::intake::{Intake, IntakeRules};
 use peyk::store::Store;
-use sea_orm::{ConnectionTrait, Database};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -175,23 +177,9 @@ fn main() {
             dir.path().join("bench.db").display()
         );
         run("SQLite (WAL, synchronous=FULL)", &sqlite, &files, batch).await;
-        if let Ok(admin_url) = std::env::var("PEYK_BENCH_DATABASE_URL") {
-            let name = format!("peyk_bench_{}", std::process::id());
-            let admin = Database::connect(admin_url.as_str())
-                .await
-                .expect("connect admin");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create db");
-            let url = match admin_url.rsplit_once('/') {
-                Some((base, _)) => format!("{base}/{name}"),
-                None => admin_url.clone(),
-            };
-            run("PostgreSQL", &url, &files, batch).await;
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
+        if let Some(database) = common::BenchDatabase::create("peyk_bench").await {
+            run("PostgreSQL", &database.url, &files, batch).await;
+            database.drop_database().await;
         }
     });
 }

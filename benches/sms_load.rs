@@ -10,6 +10,9 @@
 //! PEYK_BENCH_CONCURRENCY=N, default 64; settings overrides such as
 //! PEYK__SMS__GROUP_COMMIT_MAX_BATCH=32).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +22,7 @@ use peyk::clock::{SharedClock, SystemClock};
 use peyk::config::{GenericSmsSettings, Settings};
 use peyk::inbound::sms::generic;
 use peyk::store::entities::inbound_receipt;
-use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+use sea_orm::{EntityTrait, PaginatorTrait};
 
 const SECRET: &str = "bench-inbound-secret";
 const PHONE_NUMBERS: usize = 2_000;
@@ -209,23 +212,9 @@ fn main() {
             dir.path().join("bench.db").display()
         );
         run("SQLite (WAL, synchronous=FULL)", &sqlite, dir.path()).await;
-        if let Ok(admin_url) = std::env::var("PEYK_BENCH_DATABASE_URL") {
-            let name = format!("peyk_sms_bench_{}", std::process::id());
-            let admin = Database::connect(admin_url.as_str())
-                .await
-                .expect("connect admin");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create db");
-            let url = match admin_url.rsplit_once('/') {
-                Some((base, _)) => format!("{base}/{name}"),
-                None => admin_url.clone(),
-            };
-            run("PostgreSQL", &url, dir.path()).await;
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
+        if let Some(database) = common::BenchDatabase::create("peyk_sms_bench").await {
+            run("PostgreSQL", &database.url, dir.path()).await;
+            database.drop_database().await;
         }
     });
 }

@@ -2,8 +2,9 @@
 //!
 //! Each item is written in one transaction with everything it causes: its receipt, the
 //! customer, the ticket and message (with attachments), status changes and events, and the
-//! notifications in the outbox. A batch shares one transaction (one durable commit), with a
-//! savepoint per item so one bad item becomes an `error` receipt without spoiling the rest.
+//! notifications in the outbox. A batch shares one transaction (one durable commit); when an
+//! item fails, the batch is run again with a savepoint per item, so the bad item becomes an
+//! `error` receipt without spoiling the rest.
 
 mod acknowledge;
 mod flood;
