@@ -87,6 +87,11 @@ impl Default for DatabaseSettings {
 pub struct HttpSettings {
     pub listen: SocketAddr,
     pub public_url: String,
+    /// Login attempts (web form or a password checked for HTTP Basic) allowed per minute from
+    /// one client address, and separately for one agent email.
+    pub login_attempts_per_minute: u32,
+    /// How long an agent's web session lasts after login.
+    pub session_hours: u32,
 }
 
 impl Default for HttpSettings {
@@ -94,6 +99,8 @@ impl Default for HttpSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: "http://127.0.0.1:8080".into(),
+            login_attempts_per_minute: 10,
+            session_hours: 12,
         }
     }
 }

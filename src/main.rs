@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use peyk::app::{App, shutdown_signal};
 use peyk::clock::{SharedClock, SystemClock};
 use peyk::config::Settings;
+use peyk::domain::ticket::Language;
 use peyk::import::{ImportTarget, import_files};
 use peyk::intake::{Intake, IntakeRules};
 use peyk::service::agents::{AgentRole, add_agent};
@@ -83,6 +84,9 @@ enum AgentCommand {
         name: String,
         #[arg(long)]
         admin: bool,
+        /// Interface language of the agent: fa or en (default: app.default_language).
+        #[arg(long)]
+        language: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -152,10 +156,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     email,
                     name,
                     admin,
+                    language,
                     config,
                 },
         } => {
             let settings = Settings::load(config.as_deref())?;
+            let language = match language.as_deref() {
+                None => None,
+                Some(code) => Some(
+                    Language::parse(code)
+                        .with_context(|| format!("--language {code:?}: expected fa or en"))?,
+                ),
+            };
             let mut password = String::new();
             std::io::stdin()
                 .lock()
@@ -173,6 +185,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AgentRole::Agent
             };
             let agent = add_agent(&store, &SystemClock, &email, &name, password, role).await?;
+            if let Some(language) = language {
+                peyk::store::agents::set_language(store.db(), agent.id, Some(language.as_str()))
+                    .await?;
+            }
             println!("agent {} created ({})", agent.email, agent.role);
             Ok(ExitCode::SUCCESS)
         }

@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod contact;
 pub mod digits;
+pub mod jalali;
 pub mod message;
 pub mod quotes;
 pub mod threading;

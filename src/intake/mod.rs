@@ -218,6 +218,27 @@ impl Intake {
         Ok(stored.result)
     }
 
+    /// Replaces receipt `receipt_id` (an ignored message) with the message stored as a
+    /// person's: threaded into a ticket or opening one, with `note` on the receipt, in one
+    /// transaction.
+    pub async fn ticket_receipt(
+        &self,
+        receipt_id: i64,
+        message: &InboundMessage,
+        note: String,
+    ) -> Result<IntakeResult, IntakeError> {
+        let write = self.store.begin_write().await?;
+        store::inbound::delete_receipt(&write.txn, receipt_id).await?;
+        let stored = self
+            .ticket_message(&write.txn, message, Some(note), self.clock.now())
+            .await?;
+        write.commit().await?;
+        if stored.enqueued_notifications {
+            self.outbox_wakeup.notify_one();
+        }
+        Ok(stored.result)
+    }
+
     async fn run_batch(
         &self,
         items: &[InboundItem],

@@ -3,3 +3,4 @@
 pub mod agents;
 pub mod inbound;
 pub mod replies;
+pub mod tickets;

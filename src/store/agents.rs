@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, PaginatorTrait,
-    QueryFilter, Set,
+    QueryFilter, QueryOrder, Set,
 };
 
 use super::entities::agent;
@@ -49,4 +49,47 @@ pub async fn create(
             e.into()
         }
     })
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> Result<Option<Agent>, DbErr> {
+    agent::Entity::find_by_id(id).one(db).await
+}
+
+/// Every agent, by name.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Agent>, DbErr> {
+    agent::Entity::find()
+        .order_by_asc(agent::Column::Name)
+        .order_by_asc(agent::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Sets the agent's interface language (`None`: the configured default).
+pub async fn set_language(
+    db: &impl ConnectionTrait,
+    id: i64,
+    language: Option<&str>,
+) -> Result<(), DbErr> {
+    agent::Entity::update_many()
+        .col_expr(
+            agent::Column::Language,
+            sea_orm::sea_query::Expr::value(language.map(str::to_string)),
+        )
+        .filter(agent::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Turns an agent on or off; an inactive agent cannot log in and loses its sessions.
+pub async fn set_active(db: &impl ConnectionTrait, id: i64, active: bool) -> Result<(), DbErr> {
+    agent::Entity::update_many()
+        .col_expr(
+            agent::Column::Active,
+            sea_orm::sea_query::Expr::value(active),
+        )
+        .filter(agent::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -165,3 +165,7 @@ pub async fn delete_receipt(db: &impl ConnectionTrait, id: i64) -> Result<(), Db
     inbound_receipt::Entity::delete_by_id(id).exec(db).await?;
     Ok(())
 }
+
+pub async fn receipt_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Receipt>, DbErr> {
+    inbound_receipt::Entity::find_by_id(id).one(db).await
+}

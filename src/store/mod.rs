@@ -1,9 +1,13 @@
 //! SeaORM queries and transactions: the only module that names sea_orm.
 
 pub mod agents;
+pub mod catalog;
 pub mod entities;
 pub mod inbound;
 pub mod outbox;
+pub mod queue;
+pub mod sessions;
+pub mod ticket_fields;
 pub mod tickets;
 
 use std::sync::Arc;

@@ -329,3 +329,29 @@ pub async fn agent_name(db: &impl ConnectionTrait, agent_id: i64) -> Result<Opti
         .await?
         .map(|a| a.name))
 }
+
+/// Puts a `failed` or `dead` notification back in the queue, due now (an agent's retry).
+/// Returns false when the item is not failed or dead.
+pub async fn requeue(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::Expr;
+    let updated = outbox_item::Entity::update_many()
+        .col_expr(outbox_item::Column::Status, Expr::value(status::PENDING))
+        .col_expr(outbox_item::Column::NextAttemptAt, Expr::value(now))
+        .col_expr(
+            outbox_item::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            outbox_item::Column::LeasedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(outbox_item::Column::Id.eq(id))
+        .filter(outbox_item::Column::Status.is_in([status::FAILED, status::DEAD]))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}

@@ -1,10 +1,14 @@
-//! HTTP: health and readiness, the inbound SMS webhooks; the agent view and JSON API join here.
+//! HTTP: health and readiness, the inbound SMS webhooks, the agent web view and the JSON API.
 
+pub mod auth;
+pub mod download;
 pub mod health;
+pub mod i18n;
+pub mod pages;
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::{Extension, Router, middleware};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -24,7 +28,15 @@ pub struct WebState {
 }
 
 pub fn router(state: WebState) -> Router {
+    let auth = Arc::new(auth::AuthShared::new(&state.settings));
+    let pages = pages::routes().layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::page_gate,
+    ));
     Router::new()
+        .merge(pages)
+        .layer(middleware::from_fn(auth::security_headers))
+        .layer(Extension(auth))
         .merge(health::routes())
         .merge(crate::inbound::sms::routes(&state))
         .with_state(state)

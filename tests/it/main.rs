@@ -2,6 +2,7 @@
 //! set, again on PostgreSQL, each time in a database of its own.
 
 mod bad_input;
+mod browser;
 mod classify;
 mod corpus;
 mod dovecot;
