@@ -52,6 +52,8 @@ pub fn tokens_match(a: &str, b: &str) -> bool {
 pub struct AuthShared {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
     by_email: DefaultKeyedRateLimiter<String>,
+    /// Addresses and emails over their budget of wrong passwords, until when.
+    blocked: Mutex<HashMap<String, Instant>>,
     basic_cache: Mutex<HashMap<[u8; 32], (i64, Instant)>>,
     /// Whether cookies get `Secure` (the public URL is https).
     pub secure_cookies: bool,
@@ -69,6 +71,7 @@ impl AuthShared {
         Self {
             by_address: RateLimiter::keyed(Quota::per_minute(per_minute)),
             by_email: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            blocked: Mutex::new(HashMap::new()),
             basic_cache: Mutex::new(HashMap::new()),
             secure_cookies: settings
                 .http
@@ -81,14 +84,44 @@ impl AuthShared {
         }
     }
 
-    /// Takes one password guess from the budgets of the address and of the email.
+    /// Whether a password may be checked now for this address and email: not while either is
+    /// blocked after too many wrong passwords.
     pub fn allow_attempt(&self, address: IpAddr, email: &str) -> Result<(), TooManyAttempts> {
-        let email = email.trim().to_lowercase();
-        if self.by_address.check_key(&address).is_err() || self.by_email.check_key(&email).is_err()
-        {
+        let keys = Self::block_keys(address, email);
+        let Ok(mut blocked) = self.blocked.lock() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        blocked.retain(|_, until| *until > now);
+        if keys.iter().any(|k| blocked.contains_key(k)) {
             return Err(TooManyAttempts);
         }
         Ok(())
+    }
+
+    /// Counts a wrong password against the address and the email (governor, per minute); one
+    /// over the budget blocks both for a minute.
+    pub fn record_failure(&self, address: IpAddr, email: &str) -> Result<(), TooManyAttempts> {
+        let email_key = email.trim().to_lowercase();
+        let over = self.by_address.check_key(&address).is_err()
+            | self.by_email.check_key(&email_key).is_err();
+        if !over {
+            return Ok(());
+        }
+        if let Ok(mut blocked) = self.blocked.lock() {
+            let until = Instant::now() + Duration::from_secs(60);
+            for key in Self::block_keys(address, email) {
+                blocked.insert(key, until);
+            }
+        }
+        Err(TooManyAttempts)
+    }
+
+    fn block_keys(address: IpAddr, email: &str) -> [String; 2] {
+        [
+            format!("address:{address}"),
+            format!("email:{}", email.trim().to_lowercase()),
+        ]
     }
 
     fn basic_key(email: &str, password: &str) -> [u8; 32] {
@@ -296,6 +329,11 @@ const UNAUTHORIZED: ApiAuthRejection = ApiAuthRejection {
     message: "authentication required: HTTP Basic with an agent's email and password, or a session",
 };
 
+const TOO_MANY: ApiAuthRejection = ApiAuthRejection {
+    status: StatusCode::TOO_MANY_REQUESTS,
+    message: "too many wrong passwords; wait a minute",
+};
+
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
@@ -335,14 +373,15 @@ impl FromRequestParts<WebState> for ApiAgent {
                 .allow_attempt(client_address(&parts.extensions), &email)
                 .is_err()
             {
-                return Err(ApiAuthRejection {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    message: "too many login attempts; wait a minute",
-                });
+                return Err(TOO_MANY);
             }
-            let agent = check_password(state, &email, &password)
-                .await
-                .ok_or(UNAUTHORIZED)?;
+            let address = client_address(&parts.extensions);
+            let Some(agent) = check_password(state, &email, &password).await else {
+                return Err(match shared.record_failure(address, &email) {
+                    Ok(()) => UNAUTHORIZED,
+                    Err(TooManyAttempts) => TOO_MANY,
+                });
+            };
             shared.remember_basic(key, agent.id);
             return Ok(ApiAgent { agent });
         }

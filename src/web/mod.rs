@@ -1,5 +1,6 @@
 //! HTTP: health and readiness, the inbound SMS webhooks, the agent web view and the JSON API.
 
+pub mod api;
 pub mod auth;
 pub mod download;
 pub mod health;
@@ -35,6 +36,7 @@ pub fn router(state: WebState) -> Router {
     ));
     Router::new()
         .merge(pages)
+        .merge(api::routes())
         .layer(middleware::from_fn(auth::security_headers))
         .layer(Extension(auth))
         .merge(health::routes())

@@ -149,15 +149,11 @@ pub async fn submit(
     }
     let Some(agent) = check_password(&state, &login.email, &login.password).await else {
         tracing::info!("login refused: wrong email or password");
-        return login_page(
-            &state,
-            &shared,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            login.email,
-            next,
-            Some(t.login_failed),
-        );
+        let (status, message) = match shared.record_failure(client_address(&request_parts), &login.email) {
+            Ok(()) => (StatusCode::UNAUTHORIZED, t.login_failed),
+            Err(_) => (StatusCode::TOO_MANY_REQUESTS, t.login_limited),
+        };
+        return login_page(&state, &shared, &headers, status, login.email, next, Some(message));
     };
     let now = state.clock.now();
     let token = random_token();
