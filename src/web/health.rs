@@ -108,6 +108,20 @@ async fn metrics(State(state): State<WebState>) -> impl IntoResponse {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP peyk_outbox_items Notifications in the outbox, by delivery status.\n# TYPE peyk_outbox_items gauge"
+    );
+    for status in [
+        crate::store::outbox::status::PENDING,
+        crate::store::outbox::status::SENT,
+        crate::store::outbox::status::FAILED,
+        crate::store::outbox::status::DEAD,
+    ] {
+        if let Ok(n) = crate::store::outbox::count_by_status(state.store.db(), status).await {
+            let _ = writeln!(out, "peyk_outbox_items{{status=\"{status}\"}} {n}");
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

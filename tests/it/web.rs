@@ -643,6 +643,11 @@ async fn ignored_mail_becomes_a_ticket_and_failed_notifications_are_retried() {
             .expect("fail it");
         let page = browser.get("/outbox?status=failed").await;
         assert!(page.body.contains("550 mailbox unavailable"));
+        let metrics = Browser::new(&desk.server.base).get("/metrics").await.body;
+        assert!(
+            metrics.contains("peyk_outbox_items{status=\"failed\"} 1"),
+            "{metrics}"
+        );
         let retried = browser
             .post(
                 &format!("/outbox/{}/retry", item.id),
