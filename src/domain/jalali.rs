@@ -177,7 +177,7 @@ pub fn format_number(n: u64, lang: Language) -> String {
     let digits = n.to_string();
     let mut grouped = String::with_capacity(digits.len() * 2);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(separator);
         }
         grouped.push(c);
@@ -217,7 +217,7 @@ const BREAKS: [i64; 20] = [
 /// 1 Farvardin of Jalali `year`, as a chrono day number (0001-01-01 is day 1).
 fn nowruz_day(year: i64) -> i64 {
     let gregorian_year = year + 621;
-    march_1_day(gregorian_year) + i64::from(nowruz_march_day(year)) - 1
+    march_1_day(gregorian_year) + nowruz_march_day(year) - 1
 }
 
 /// The day of March (of Gregorian year `year + 621`) on which Jalali `year` begins.

@@ -43,7 +43,10 @@ const OUTBOX_STATUSES: [&str; 4] = ["pending", "sent", "failed", "dead"];
 
 pub fn routes() -> Router<WebState> {
     Router::new()
-        .route("/api/tickets", get(list_tickets).fallback(method_not_allowed))
+        .route(
+            "/api/tickets",
+            get(list_tickets).fallback(method_not_allowed),
+        )
         .route(
             "/api/tickets/{number}",
             get(show_ticket).fallback(method_not_allowed),
@@ -56,7 +59,10 @@ pub fn routes() -> Router<WebState> {
             "/api/tickets/{number}/status",
             post(change_status).fallback(method_not_allowed),
         )
-        .route("/api/inbound", get(list_receipts).fallback(method_not_allowed))
+        .route(
+            "/api/inbound",
+            get(list_receipts).fallback(method_not_allowed),
+        )
         .route("/api/outbox", get(list_outbox).fallback(method_not_allowed))
         .route(
             "/api/attachments/{id}",
@@ -160,10 +166,7 @@ async fn unknown_path(_agent: ApiAgent) -> ApiError {
 
 /// A parameter, `None` when absent or empty.
 fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
-    params
-        .get(name)
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
+    params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 /// `page` (from 1, default 1) and `per_page` (default 50, clamped to 200).
@@ -171,15 +174,11 @@ fn paging(params: &Params) -> ApiResult<(u64, u64)> {
     let number = |name: &str, default: u64| -> ApiResult<u64> {
         match param(params, name) {
             None => Ok(default),
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "{name} must be a whole number from 1, not {text:?}"
-                    ))
-                }),
+            Some(text) => text.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{name} must be a whole number from 1, not {text:?}"
+                ))
+            }),
         }
     };
     Ok(queue::clamp_paging(
@@ -665,7 +664,10 @@ mod tests {
     #[test]
     fn paging_defaults_clamps_and_refuses() {
         assert_eq!(paging(&params(&[])), Ok((1, 50)));
-        assert_eq!(paging(&params(&[("page", ""), ("per_page", " ")])), Ok((1, 50)));
+        assert_eq!(
+            paging(&params(&[("page", ""), ("per_page", " ")])),
+            Ok((1, 50))
+        );
         assert_eq!(
             paging(&params(&[("page", "3"), ("per_page", "1000")])),
             Ok((3, 200))

@@ -197,17 +197,33 @@ impl Desk {
     async fn open(db: TestDb, configure: impl FnOnce(&mut Settings)) -> Desk {
         let mut settings = db.settings();
         settings.notify.from = "Support <no-reply@peyk.example>".into();
-        settings.notify.own_addresses =
-            vec!["support@peyk.example".into(), "no-reply@peyk.example".into()];
+        settings.notify.own_addresses = vec![
+            "support@peyk.example".into(),
+            "no-reply@peyk.example".into(),
+        ];
         configure(&mut settings);
         let setup = db.store().await;
         let clock = system_clock();
-        add_agent(&setup, clock.as_ref(), "admin@peyk.example", "Admin", PASSWORD, AgentRole::Admin)
-            .await
-            .expect("admin");
-        add_agent(&setup, clock.as_ref(), "sara@peyk.example", "Sara", PASSWORD, AgentRole::Agent)
-            .await
-            .expect("agent");
+        add_agent(
+            &setup,
+            clock.as_ref(),
+            "admin@peyk.example",
+            "Admin",
+            PASSWORD,
+            AgentRole::Admin,
+        )
+        .await
+        .expect("admin");
+        add_agent(
+            &setup,
+            clock.as_ref(),
+            "sara@peyk.example",
+            "Sara",
+            PASSWORD,
+            AgentRole::Agent,
+        )
+        .await
+        .expect("agent");
         let server = Server::start(settings, clock).await;
         // The server's own store and intake: on SQLite one process's write gate keeps
         // transactions from meeting each other.
@@ -221,7 +237,7 @@ impl Desk {
     }
 
     async fn import(&self, raw: &[u8]) -> Option<String> {
-        let parsed = parse_email(raw, "import", None, 10 << 20, chrono::Utc::now())
+        let parsed = parse_email(raw, "import", None, 10 << 20, system_clock().now())
             .result
             .expect("parses");
         self.intake
@@ -353,7 +369,10 @@ async fn sessions_are_shared_csrf_is_required_and_logins_are_limited() {
         let forged = browser
             .post(
                 &format!("/tickets/{number}/reply"),
-                &[("body", "forged token"), ("csrf_token", "0".repeat(64).as_str())],
+                &[
+                    ("body", "forged token"),
+                    ("csrf_token", "0".repeat(64).as_str()),
+                ],
             )
             .await;
         assert_eq!(forged.status, StatusCode::FORBIDDEN);
@@ -444,7 +463,10 @@ async fn a_reply_after_someone_else_answered_is_held_and_notes_reach_no_one() {
         assert!(held.body.contains("collision-warning"));
         assert!(held.body.contains("Please restart the modem."));
         assert!(held.body.contains("id=\"reply-force\""));
-        assert!(held.body.contains("We are on it."), "the new answer is shown");
+        assert!(
+            held.body.contains("We are on it."),
+            "the new answer is shown"
+        );
         assert_eq!(desk.count_messages(&number, "outbound").await, 1);
 
         // Sent anyway, on purpose.
@@ -527,11 +549,18 @@ async fn a_reply_after_someone_else_answered_is_held_and_notes_reach_no_one() {
         let closed = sara
             .post(
                 &format!("/tickets/{number}/update"),
-                &[("csrf_token", &page.hidden("csrf_token")), ("status", "closed")],
+                &[
+                    ("csrf_token", &page.hidden("csrf_token")),
+                    ("status", "closed"),
+                ],
             )
             .await;
         assert_eq!(closed.status, StatusCode::SEE_OTHER);
-        assert!(desk.outbox_kinds(&number).await.contains(&"ticket_closed".to_string()));
+        assert!(
+            desk.outbox_kinds(&number)
+                .await
+                .contains(&"ticket_closed".to_string())
+        );
         desk.close().await;
     }
 }
@@ -549,19 +578,30 @@ async fn inbound_html_is_sanitized_and_attachments_download_safely() {
         assert_eq!(page.status, StatusCode::OK, "{backend:?}");
         assert!(page.body.contains("class=\"message-html\""));
         assert!(page.body.contains("customers cannot place orders"));
-        assert!(!page.body.contains("alert("), "script and handlers are gone");
+        assert!(
+            !page.body.contains("alert("),
+            "script and handlers are gone"
+        );
         assert!(!page.body.contains("onerror"));
         assert!(!page.body.contains("javascript:"));
-        let csp = page.headers["content-security-policy"].to_str().expect("csp");
+        let csp = page.headers["content-security-policy"]
+            .to_str()
+            .expect("csp");
         assert!(csp.contains("script-src 'self'"), "{csp}");
 
         let page = browser.get(&format!("/tickets/{attachment_ticket}")).await;
-        let link_start = page.body.find("href=\"/attachments/").expect("attachment link") + 6;
+        let link_start = page
+            .body
+            .find("href=\"/attachments/")
+            .expect("attachment link")
+            + 6;
         let link_end = page.body[link_start..].find('"').expect("quote") + link_start;
         let link = page.body[link_start..link_end].to_string();
         let download = browser.get(&link).await;
         assert_eq!(download.status, StatusCode::OK);
-        let disposition = download.headers["content-disposition"].to_str().expect("ascii");
+        let disposition = download.headers["content-disposition"]
+            .to_str()
+            .expect("ascii");
         assert!(disposition.starts_with("attachment;"), "{disposition}");
         assert_eq!(download.headers["x-content-type-options"], "nosniff");
         // Not for strangers.
@@ -595,7 +635,10 @@ async fn ignored_mail_becomes_a_ticket_and_failed_notifications_are_retried() {
             .expect("query")
             .expect("receipt");
         assert_eq!(receipt.outcome, "ignored");
-        assert!(page.body.contains(&format!("action=\"/inbound/{}/ticket\"", receipt.id)));
+        assert!(
+            page.body
+                .contains(&format!("action=\"/inbound/{}/ticket\"", receipt.id))
+        );
         let made = browser
             .post(
                 &format!("/inbound/{}/ticket", receipt.id),
@@ -614,10 +657,19 @@ async fn ignored_mail_becomes_a_ticket_and_failed_notifications_are_retried() {
         assert_eq!(receipt.outcome, "new_ticket");
         assert!(receipt.ticket_id.is_some());
         let ticket_page = browser.get(&location).await;
-        assert!(ticket_page.body.contains("Please help with Automatic reply: invoice"));
+        assert!(
+            ticket_page
+                .body
+                .contains("Please help with Automatic reply: invoice")
+        );
 
         // A notification that failed: the outbox page offers retry, which queues it again.
-        let number = location.trim_start_matches("/tickets/").split('?').next().unwrap_or_default().to_string();
+        let number = location
+            .trim_start_matches("/tickets/")
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let ticket_row = store::tickets::find_by_number(desk.store.db(), &number)
             .await
             .expect("query")
@@ -690,7 +742,10 @@ async fn admin_manages_agents_departments_and_prepared_answers_in_both_languages
         assert_eq!(sara.get("/admin").await.status, StatusCode::FORBIDDEN);
         // Persian by default: right to left, Persian digits.
         let queue = sara.get("/queue").await;
-        assert!(queue.body.contains("<html lang=\"fa\" dir=\"rtl\">"), "{backend:?}");
+        assert!(
+            queue.body.contains("<html lang=\"fa\" dir=\"rtl\">"),
+            "{backend:?}"
+        );
         let persian_number = peyk::domain::digits::to_persian_digits(&number);
         assert!(queue.body.contains(&persian_number));
         // Search by the number in Persian digits finds it.
@@ -705,7 +760,10 @@ async fn admin_manages_agents_departments_and_prepared_answers_in_both_languages
         let switched = sara
             .post(
                 "/preferences",
-                &[("csrf_token", &queue.hidden("csrf_token")), ("language", "en")],
+                &[
+                    ("csrf_token", &queue.hidden("csrf_token")),
+                    ("language", "en"),
+                ],
             )
             .await;
         assert_eq!(switched.status, StatusCode::SEE_OTHER);
@@ -745,14 +803,20 @@ async fn admin_manages_agents_departments_and_prepared_answers_in_both_languages
         assert!(short.body.contains("at least 10"));
         let reza = Browser::new(&desk.server.base);
         assert_eq!(
-            reza.login("reza@peyk.example", "another long password").await.status,
+            reza.login("reza@peyk.example", "another long password")
+                .await
+                .status,
             StatusCode::SEE_OTHER
         );
         assert!(reza.get("/queue").await.body.contains("dir=\"ltr\""));
         admin
             .post(
                 "/admin/departments",
-                &[("csrf_token", &csrf), ("key", "finance"), ("name", "مالی و حسابداری")],
+                &[
+                    ("csrf_token", &csrf),
+                    ("key", "finance"),
+                    ("name", "مالی و حسابداری"),
+                ],
             )
             .await;
         admin
@@ -767,7 +831,11 @@ async fn admin_manages_agents_departments_and_prepared_answers_in_both_languages
             .await;
         let ticket_page = admin.get(&format!("/tickets/{number}")).await;
         assert!(ticket_page.body.contains("id=\"canned-picker\""));
-        assert!(ticket_page.body.contains("Please restart your modem and wait two minutes."));
+        assert!(
+            ticket_page
+                .body
+                .contains("Please restart your modem and wait two minutes.")
+        );
         assert!(ticket_page.body.contains("مالی و حسابداری"));
         let moved = admin
             .post(

@@ -60,7 +60,7 @@ fn admin_only(state: &WebState, agent: &PageAgent) -> Result<(), PageFailure> {
 fn failure(state: &WebState, agent: &PageAgent, error: PageError) -> PageFailure {
     PageFailure {
         error,
-        chrome: Chrome::new(state, &agent.0, "admin"),
+        chrome: Box::new(Chrome::new(state, &agent.0, "admin")),
     }
 }
 

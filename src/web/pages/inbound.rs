@@ -65,7 +65,7 @@ pub async fn page(
     let chrome = Chrome::new(&state, &agent.0, "inbound").with_notice(query.notice.as_deref());
     let fail = |error: PageError| PageFailure {
         error,
-        chrome: chrome.clone(),
+        chrome: Box::new(chrome.clone()),
     };
     let outcome = query
         .outcome
@@ -159,7 +159,10 @@ fn action_failure(chrome: Chrome, error: ReceiptActionError) -> PageFailure {
         ReceiptActionError::NotApplicable(why) => PageError::BadRequest(why),
         ReceiptActionError::Intake(cause) => PageError::Internal(cause.to_string()),
     };
-    PageFailure { error, chrome }
+    PageFailure {
+        error,
+        chrome: Box::new(chrome),
+    }
 }
 
 pub async fn make_ticket(

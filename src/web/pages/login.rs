@@ -149,11 +149,20 @@ pub async fn submit(
     }
     let Some(agent) = check_password(&state, &login.email, &login.password).await else {
         tracing::info!("login refused: wrong email or password");
-        let (status, message) = match shared.record_failure(client_address(&request_parts), &login.email) {
-            Ok(()) => (StatusCode::UNAUTHORIZED, t.login_failed),
-            Err(_) => (StatusCode::TOO_MANY_REQUESTS, t.login_limited),
-        };
-        return login_page(&state, &shared, &headers, status, login.email, next, Some(message));
+        let (status, message) =
+            match shared.record_failure(client_address(&request_parts), &login.email) {
+                Ok(()) => (StatusCode::UNAUTHORIZED, t.login_failed),
+                Err(_) => (StatusCode::TOO_MANY_REQUESTS, t.login_limited),
+            };
+        return login_page(
+            &state,
+            &shared,
+            &headers,
+            status,
+            login.email,
+            next,
+            Some(message),
+        );
     };
     let now = state.clock.now();
     let token = random_token();
@@ -212,7 +221,7 @@ pub async fn preferences(
 ) -> Result<Response, PageFailure> {
     let failure = |error| PageFailure {
         error,
-        chrome: Chrome::new(&state, &signed_in, ""),
+        chrome: Box::new(Chrome::new(&state, &signed_in, "")),
     };
     let language = Language::parse(&form.language).ok_or_else(|| {
         failure(PageError::BadRequest(format!(

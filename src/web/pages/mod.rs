@@ -136,7 +136,7 @@ impl Chrome {
     /// Sets the notice from a `notice` query code set by a redirect after a form.
     pub fn with_notice(mut self, code: Option<&str>) -> Self {
         self.notice = code.and_then(|code| {
-            Some(match code {
+            let text = match code {
                 "replied" => self.t.replied,
                 "noted" => self.t.noted,
                 "updated" => self.t.updated_notice,
@@ -146,8 +146,8 @@ impl Chrome {
                 "saved" => self.t.saved,
                 "no_route" => self.t.no_route,
                 _ => return None,
-            })
-            .map(str::to_string)
+            };
+            Some(text.to_string())
         });
         self
     }
@@ -211,7 +211,7 @@ impl From<DbErr> for PageError {
 /// A page error rendered in the agent's language.
 pub struct PageFailure {
     pub error: PageError,
-    pub chrome: Chrome,
+    pub chrome: Box<Chrome>,
 }
 
 impl IntoResponse for PageFailure {
@@ -219,21 +219,21 @@ impl IntoResponse for PageFailure {
         let t = self.chrome.t;
         match self.error {
             PageError::NotFound => message_page(
-                self.chrome,
+                *self.chrome,
                 StatusCode::NOT_FOUND,
                 t.not_found,
                 t.not_found,
                 Some("/queue".into()),
             ),
             PageError::Forbidden => message_page(
-                self.chrome,
+                *self.chrome,
                 StatusCode::FORBIDDEN,
                 t.forbidden,
                 t.forbidden,
                 Some("/queue".into()),
             ),
             PageError::BadRequest(text) => message_page(
-                self.chrome,
+                *self.chrome,
                 StatusCode::BAD_REQUEST,
                 t.error_title,
                 &text,
@@ -242,7 +242,7 @@ impl IntoResponse for PageFailure {
             PageError::Internal(cause) => {
                 tracing::error!(%cause, "page failed");
                 message_page(
-                    self.chrome,
+                    *self.chrome,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     t.error_title,
                     t.error_title,
@@ -250,23 +250,6 @@ impl IntoResponse for PageFailure {
                 )
             }
         }
-    }
-}
-
-/// Turns a `PageError` into its page for this agent.
-pub fn fail(
-    state: &WebState,
-    agent: &PageAgent,
-    section: &'static str,
-) -> impl Fn(PageError) -> PageFailure {
-    let chrome_of = {
-        let state = state.clone();
-        let signed_in = agent.0.clone();
-        move || Chrome::new(&state, &signed_in, section)
-    };
-    move |error| PageFailure {
-        error,
-        chrome: chrome_of(),
     }
 }
 

@@ -62,7 +62,7 @@ pub async fn page(
     let chrome = Chrome::new(&state, &agent.0, "outbox").with_notice(query.notice.as_deref());
     let fail = |error: PageError| PageFailure {
         error,
-        chrome: chrome.clone(),
+        chrome: Box::new(chrome.clone()),
     };
     let status = query
         .status
@@ -133,14 +133,14 @@ pub async fn retry(
         .await
         .map_err(|e| PageFailure {
             error: e.into(),
-            chrome: chrome.clone(),
+            chrome: Box::new(chrome.clone()),
         })?;
     if !requeued {
         return Err(PageFailure {
             error: PageError::BadRequest(format!(
                 "notification {id} is not failed or dead (it may have been retried already)"
             )),
-            chrome,
+            chrome: Box::new(chrome),
         });
     }
     tracing::info!(

@@ -86,7 +86,7 @@ pub async fn page(
     let chrome = Chrome::new(&state, &agent.0, "queue").with_notice(query.notice.as_deref());
     let failure = |error: PageError| PageFailure {
         error,
-        chrome: Chrome::new(&state, &agent.0, "queue"),
+        chrome: Box::new(Chrome::new(&state, &agent.0, "queue")),
     };
     // A search looks at every status unless one is picked: an agent looking up a number
     // wants that ticket whatever its state.

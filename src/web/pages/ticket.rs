@@ -369,7 +369,7 @@ fn failure(state: &WebState, agent: &PageAgent) -> impl Fn(PageError) -> PageFai
     let chrome = Chrome::new(state, &agent.0, "queue");
     move |error| PageFailure {
         error,
-        chrome: chrome.clone(),
+        chrome: Box::new(chrome.clone()),
     }
 }
 
