@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 
 use super::WebState;
-use super::auth::{PageAgent, SignedIn};
+use super::auth::SignedIn;
 use super::i18n::{Texts, texts};
 use crate::domain::jalali;
 use crate::domain::ticket::Language;
