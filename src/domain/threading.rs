@@ -28,7 +28,7 @@ static SUBJECT_TAG: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static SMS_LEADING_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"^[\s\x{{200c}}\x{{200f}}\x{{200e}}]*#?\s*({DIGIT_CLASS}{{7}})(?:[^0-9\x{{06F0}}-\x{{06F9}}\x{{0660}}-\x{{0669}}]|$)"))
+    Regex::new(&format!(r"^[\s\x{{200c}}\x{{200f}}\x{{200e}}]*#?\s*({DIGIT_CLASS}{{7}}(?:{DIGIT_CLASS}{{2}})?)(?:[^0-9\x{{06F0}}-\x{{06F9}}\x{{0660}}-\x{{0669}}]|$)"))
         .expect("SMS number pattern is valid")
 });
 
@@ -426,6 +426,16 @@ mod tests {
             );
         }
         assert_eq!(find_sms_number(&format!("hello {n}")), None);
+        let long = TicketNumber::random_long(&mut rand::rng());
+        assert_eq!(
+            find_sms_number(&format!("{} قطع است", to_persian_digits(long.as_str()))),
+            Some(NumberMention::Valid(long.clone()))
+        );
+        assert_eq!(
+            find_sms_number("09121234567 salam"),
+            None,
+            "a phone number is no ticket"
+        );
         assert!(matches!(
             find_sms_number(&format!("{} hi", n.mistyped())),
             Some(NumberMention::Mistyped { .. })

@@ -1,5 +1,7 @@
 //! Ticket numbers: six random digits and a Damm check digit, so a mistyped number is caught
-//! before it threads into someone else's ticket.
+//! before it threads into someone else's ticket. When the six-digit space gets crowded (a desk
+//! with most of its 900,000 numbers used), new tickets get eight random digits and the check
+//! digit instead; both lengths are read everywhere.
 
 use std::fmt;
 
@@ -7,6 +9,12 @@ use super::digits::digit_value;
 
 /// Length of a ticket number, check digit included.
 pub const TICKET_NUMBER_LEN: usize = 7;
+/// Length of the long form, used once short numbers are hard to find free.
+pub const LONG_TICKET_NUMBER_LEN: usize = 9;
+
+/// Short numbers drawn before falling back to the long form: with 20 draws, the long form is
+/// needed only once about 85% of the short numbers are used.
+pub const SHORT_DRAWS: usize = 20;
 
 /// The Damm quasigroup of order 10 (weakly totally anti-symmetric): it catches every
 /// single-digit error and every adjacent transposition.
@@ -41,7 +49,9 @@ pub struct TicketNumber(String);
 /// Why a string is not a ticket number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketNumberError {
-    #[error("a ticket number has {TICKET_NUMBER_LEN} digits, this has {0}")]
+    #[error(
+        "a ticket number has {TICKET_NUMBER_LEN} (or {LONG_TICKET_NUMBER_LEN}) digits, this has {0}"
+    )]
     WrongLength(usize),
     #[error("a ticket number has only digits")]
     NotDigits,
@@ -60,7 +70,7 @@ impl TicketNumber {
             .map(digit_value)
             .collect::<Option<Vec<u8>>>()
             .ok_or(TicketNumberError::NotDigits)?;
-        if values.len() != TICKET_NUMBER_LEN {
+        if values.len() != TICKET_NUMBER_LEN && values.len() != LONG_TICKET_NUMBER_LEN {
             return Err(TicketNumberError::WrongLength(values.len()));
         }
         if damm_interim(values.iter().copied()) != 0 {
@@ -82,6 +92,32 @@ impl TicketNumber {
         let check = damm_check_digit(&digits);
         digits.push(check);
         Self(digits.iter().map(|v| char::from(b'0' + v)).collect())
+    }
+
+    /// A fresh random number in the long form (eight random digits, the first not zero, and
+    /// the check digit).
+    pub fn random_long(rng: &mut impl rand::Rng) -> Self {
+        let mut digits: Vec<u8> = (0..LONG_TICKET_NUMBER_LEN - 1)
+            .map(|i| {
+                if i == 0 {
+                    rng.random_range(1..=9)
+                } else {
+                    rng.random_range(0..=9)
+                }
+            })
+            .collect();
+        digits.push(damm_check_digit(&digits));
+        Self(digits.iter().map(|v| char::from(b'0' + v)).collect())
+    }
+
+    /// The number to try on draw `attempt` (from 0) of finding a free one: short numbers
+    /// first, the long form once [`SHORT_DRAWS`] short ones were taken.
+    pub fn random_for_attempt(rng: &mut impl rand::Rng, attempt: usize) -> Self {
+        if attempt < SHORT_DRAWS {
+            Self::random(rng)
+        } else {
+            Self::random_long(rng)
+        }
     }
 
     /// A fresh random number. Uniqueness is the store's job (it retries on a collision).
@@ -181,6 +217,33 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn long_numbers_parse_and_catch_typos_too() {
+        let mut rng = rand::rng();
+        for _ in 0..100 {
+            let number = TicketNumber::random_long(&mut rng);
+            assert_eq!(number.as_str().len(), LONG_TICKET_NUMBER_LEN);
+            assert_eq!(
+                TicketNumber::parse(&to_persian_digits(number.as_str())),
+                Ok(number.clone())
+            );
+            assert_eq!(
+                TicketNumber::parse(&number.mistyped()),
+                Err(TicketNumberError::CheckDigitFails)
+            );
+        }
+        assert_eq!(
+            TicketNumber::random_for_attempt(&mut rng, 0).as_str().len(),
+            TICKET_NUMBER_LEN
+        );
+        assert_eq!(
+            TicketNumber::random_for_attempt(&mut rng, SHORT_DRAWS)
+                .as_str()
+                .len(),
+            LONG_TICKET_NUMBER_LEN
+        );
     }
 
     #[test]

@@ -213,8 +213,8 @@ pub struct NewTicket<'a> {
 /// (Two processes drawing the same free number in the same instant would fail the insert on the
 /// unique index: the item then becomes an error receipt for a retry, never a lost message.)
 pub async fn create_ticket(db: &impl ConnectionTrait, new: NewTicket<'_>) -> Result<Ticket, DbErr> {
-    for _ in 0..50 {
-        let number = TicketNumber::random(&mut rand::rng());
+    for attempt in 0..50 {
+        let number = TicketNumber::random_for_attempt(&mut rand::rng(), attempt);
         if find_by_number(db, number.as_str()).await?.is_some() {
             continue;
         }
