@@ -13,6 +13,10 @@
 //! Deep pages (more than [`MERGE_LIMIT`] keys per scan) fall back to one ordered query with
 //! OFFSET. The total is counted over at most `count_cap + 1` rows (`TicketFilter::count_cap`;
 //! `None` counts exactly), and `TicketPage::total_is_capped` tells "10,000+" from "10,000".
+//! A narrow search (a ticket number, a customer's email or phone, a number prefix of 3 digits
+//! or more) reads the matching tickets through the number's or the customers' index instead,
+//! at most [`NARROW_LIMIT`] of them, and orders them here. A subject search has no index: it
+//! reads the queue index in order until the page is full, and its count reads every candidate.
 
 use std::collections::HashMap;
 
@@ -48,6 +52,10 @@ pub const DEFAULT_COUNT_CAP: u64 = 10_000;
 /// Up to this many keys per status scan, pages are merged from index-ordered scans; beyond,
 /// one ordered query with OFFSET answers.
 pub const MERGE_LIMIT: u64 = 10_000;
+/// A narrow search (one number, a few customers) sorts up to this many tickets itself.
+pub const NARROW_LIMIT: u64 = 5_000;
+/// A number prefix of this many digits or more is a narrow search.
+const NARROW_PREFIX_DIGITS: usize = 3;
 /// How many customers an email prefix may match.
 const EMAIL_PREFIX_CUSTOMERS: u64 = 500;
 /// How many of the customer's other tickets the detail shows.
@@ -253,14 +261,55 @@ pub async fn list_tickets(
     db: &impl ConnectionTrait,
     filter: &TicketFilter,
 ) -> Result<TicketPage, DbErr> {
+    list_tickets_by(db, filter, MERGE_LIMIT, true).await
+}
+
+/// [`list_tickets`] always by one ordered query with OFFSET (the deep-page plan, never the
+/// narrow-search one), for tests and benchmarks that compare the plans.
+#[doc(hidden)]
+pub async fn list_tickets_by_offset(
+    db: &impl ConnectionTrait,
+    filter: &TicketFilter,
+) -> Result<TicketPage, DbErr> {
+    list_tickets_by(db, filter, 0, false).await
+}
+
+async fn list_tickets_by(
+    db: &impl ConnectionTrait,
+    filter: &TicketFilter,
+    merge_limit: u64,
+    allow_narrow: bool,
+) -> Result<TicketPage, DbErr> {
     let (page, per_page) = clamp_paging(filter.page, filter.per_page);
-    let Some(condition) = filter_condition(db, filter).await? else {
+    let Some(plan) = filter_condition(db, filter).await? else {
         return Ok(TicketPage::empty(page, per_page));
     };
     let statuses = filter.status.statuses();
     let offset = offset_of(page, per_page);
+    if plan.narrow
+        && allow_narrow
+        && let Some(keys) = narrow_keys(db, &plan.condition, &statuses).await?
+    {
+        let counted = keys.len() as u64;
+        let ids: Vec<i64> = keys
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+            .map(|(_, id)| id)
+            .collect();
+        let rows = ticket_rows(db, &ids).await?;
+        let (total, total_is_capped) = capped(counted, filter.count_cap);
+        return Ok(TicketPage {
+            rows,
+            total,
+            total_is_capped,
+            page,
+            per_page,
+        });
+    }
+    let condition = plan.condition;
     let wanted = offset.saturating_add(per_page);
-    let ids = if wanted <= MERGE_LIMIT {
+    let ids = if wanted <= merge_limit {
         merged_page_ids(db, &condition, &statuses, offset, per_page, wanted).await?
     } else {
         ordered_page_ids(db, &condition, &statuses, offset, per_page).await?
@@ -275,11 +324,7 @@ pub async fn list_tickets(
     if let Some(cap) = filter.count_cap {
         count = count.limit(cap.saturating_add(1));
     }
-    let counted = count.count(db).await?;
-    let (total, total_is_capped) = match filter.count_cap {
-        Some(cap) if counted > cap => (cap, true),
-        _ => (counted, false),
-    };
+    let (total, total_is_capped) = capped(count.count(db).await?, filter.count_cap);
     Ok(TicketPage {
         rows,
         total,
@@ -287,6 +332,44 @@ pub async fn list_tickets(
         page,
         per_page,
     })
+}
+
+fn capped(counted: u64, cap: Option<u64>) -> (u64, bool) {
+    match cap {
+        Some(cap) if counted > cap => (cap, true),
+        _ => (counted, false),
+    }
+}
+
+/// Queue keys of every ticket a narrow search matches (one number, a few customers, a long
+/// number prefix), in queue order, or `None` when more than [`NARROW_LIMIT`] match. The
+/// statuses are checked here rather than in SQL, so the database reads the number's or the
+/// customers' index instead of walking the queue index.
+async fn narrow_keys(
+    db: &impl ConnectionTrait,
+    condition: &Condition,
+    statuses: &[TicketStatus],
+) -> Result<Option<Vec<(Option<DateTime<Utc>>, i64)>>, DbErr> {
+    let found: Vec<(i64, Option<DateTime<Utc>>, String)> = ticket::Entity::find()
+        .select_only()
+        .column(ticket::Column::Id)
+        .column(ticket::Column::WaitingSince)
+        .column(ticket::Column::Status)
+        .filter(condition.clone())
+        .limit(NARROW_LIMIT + 1)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if found.len() as u64 > NARROW_LIMIT {
+        return Ok(None);
+    }
+    let mut keys: Vec<(Option<DateTime<Utc>>, i64)> = found
+        .into_iter()
+        .filter(|(_, _, status)| statuses.iter().any(|s| s.as_str() == status))
+        .map(|(id, at, _)| (at, id))
+        .collect();
+    keys.sort_by_key(|(at, id)| (at.is_none(), *at, *id));
+    Ok(Some(keys))
 }
 
 fn status_condition(statuses: &[TicketStatus]) -> Condition {
@@ -327,6 +410,10 @@ async fn merged_page_ids(
             .filter(ticket::Column::Status.eq(status.as_str()))
             .filter(ticket::Column::WaitingSince.is_null())
             .filter(condition.clone())
+            // All NULL here, so this orders by id as before; it names the index's column order
+            // (status, waiting_since, id), else PostgreSQL walks the primary key and filters a
+            // million rows when a status has none (benches/web_queue.rs).
+            .order_by_asc(ticket::Column::WaitingSince)
             .order_by_asc(ticket::Column::Id)
             .limit(wanted)
             .into_tuple()
@@ -369,15 +456,26 @@ async fn ordered_page_ids(
         .await
 }
 
+/// The filter's condition (all but the status), and whether the search narrows it to a few
+/// tickets found through another index than the queue's.
+struct Plan {
+    condition: Condition,
+    narrow: bool,
+}
+
 /// Everything but the status, as one condition; `None` when nothing can match (an unknown
 /// department, a search for a customer who does not exist).
 async fn filter_condition(
     db: &impl ConnectionTrait,
     filter: &TicketFilter,
-) -> Result<Option<Condition>, DbErr> {
+) -> Result<Option<Plan>, DbErr> {
     let mut condition = Condition::all();
+    let mut narrow = false;
     if let Some(key) = filter.department.as_deref().filter(|k| !k.is_empty()) {
-        let Some(id) = super::catalog::department_by_key(db, key).await?.map(|d| d.id) else {
+        let Some(id) = super::catalog::department_by_key(db, key)
+            .await?
+            .map(|d| d.id)
+        else {
             return Ok(None);
         };
         condition = condition.add(ticket::Column::DepartmentId.eq(id));
@@ -387,7 +485,9 @@ async fn filter_condition(
     }
     match filter.assignee {
         AssigneeFilter::All => {}
-        AssigneeFilter::Unassigned => condition = condition.add(ticket::Column::AssigneeId.is_null()),
+        AssigneeFilter::Unassigned => {
+            condition = condition.add(ticket::Column::AssigneeId.is_null())
+        }
         AssigneeFilter::Agent(id) => condition = condition.add(ticket::Column::AssigneeId.eq(id)),
     }
     let search = filter
@@ -398,9 +498,16 @@ async fn filter_condition(
         None => {}
         Some(Search::Number(number)) => {
             condition = condition.add(ticket::Column::Number.eq(number));
+            narrow = true;
         }
         Some(Search::NumberPrefix(prefix)) => {
-            condition = condition.add(ticket::Column::Number.like(format!("{prefix}%")));
+            // Numbers are ASCII digits: "starts with 129" is the range ["129", "13"), which
+            // the unique index on `number` serves (LIKE would not, on either backend).
+            condition = condition.add(ticket::Column::Number.gte(prefix.as_str()));
+            if let Some(upper) = next_digit_string(&prefix) {
+                condition = condition.add(ticket::Column::Number.lt(upper));
+            }
+            narrow = prefix.len() >= NARROW_PREFIX_DIGITS;
         }
         Some(Search::Email(address)) => {
             let ids = customers_by_email(db, &address).await?;
@@ -408,6 +515,7 @@ async fn filter_condition(
                 return Ok(None);
             }
             condition = condition.add(ticket::Column::CustomerId.is_in(ids));
+            narrow = true;
         }
         Some(Search::Phone(phone)) => {
             let ids: Vec<i64> = customer::Entity::find()
@@ -421,6 +529,7 @@ async fn filter_condition(
                 return Ok(None);
             }
             condition = condition.add(ticket::Column::CustomerId.is_in(ids));
+            narrow = true;
         }
         Some(Search::Subject(text)) => {
             let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
@@ -433,7 +542,21 @@ async fn filter_condition(
             );
         }
     }
-    Ok(Some(condition))
+    Ok(Some(Plan { condition, narrow }))
+}
+
+/// The smallest digit string of the same length above every string starting with `prefix`
+/// ("129" -> "13", so "129..." is the range ["129", "13")); `None` for all nines.
+fn next_digit_string(prefix: &str) -> Option<String> {
+    let mut digits: Vec<u8> = prefix.bytes().collect();
+    for i in (0..digits.len()).rev() {
+        if digits[i] < b'9' {
+            digits[i] += 1;
+            digits.truncate(i + 1);
+            return String::from_utf8(digits).ok();
+        }
+    }
+    None
 }
 
 /// Customers with exactly this email address, else (none) those whose address starts with it.
@@ -448,13 +571,22 @@ async fn customers_by_email(db: &impl ConnectionTrait, address: &str) -> Result<
     if !exact.is_empty() {
         return Ok(exact);
     }
-    customer::Entity::find()
-        .select_only()
-        .column(customer::Column::Id)
-        .filter(
+    let prefix = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // SQLite compares text bytewise: a range the unique index serves.
+        Condition::all()
+            .add(customer::Column::Email.gte(address))
+            .add(customer::Column::Email.lt(format!("{address}\u{10FFFF}")))
+    } else {
+        // PostgreSQL: LIKE (an index serves it under the C collation).
+        Condition::all().add(
             Expr::col((customer::Entity, customer::Column::Email))
                 .like(LikeExpr::new(format!("{}%", escape_like(address))).escape('\\')),
         )
+    };
+    customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(prefix)
         .limit(EMAIL_PREFIX_CUSTOMERS)
         .into_tuple()
         .all(db)
@@ -930,7 +1062,9 @@ pub async fn ticket_number_of_attachment(
     else {
         return Ok(None);
     };
-    Ok(ticket_numbers(db, vec![ticket_id]).await?.remove(&ticket_id))
+    Ok(ticket_numbers(db, vec![ticket_id])
+        .await?
+        .remove(&ticket_id))
 }
 
 #[cfg(test)]
@@ -980,6 +1114,14 @@ mod tests {
             Some(Search::Subject("Slow Line".into()))
         );
         assert_eq!(parse_search("   ", "IR"), None);
+    }
+
+    #[test]
+    fn number_prefixes_become_ranges() {
+        assert_eq!(next_digit_string("129").as_deref(), Some("13"));
+        assert_eq!(next_digit_string("4").as_deref(), Some("5"));
+        assert_eq!(next_digit_string("1999").as_deref(), Some("2"));
+        assert_eq!(next_digit_string("99"), None);
     }
 
     #[test]

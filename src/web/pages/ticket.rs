@@ -246,9 +246,9 @@ async fn render(
         .map(|e| EventView {
             when: chrome.when(&e.created_at),
             text: format!(
-                "{} {}: {} → {}",
-                e.actor,
-                e.kind,
+                "{} · {}: {} → {}",
+                chrome.label(&e.actor),
+                chrome.label(&e.kind),
                 e.old_value
                     .as_deref()
                     .map(|v| chrome.label(v))

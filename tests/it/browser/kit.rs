@@ -88,6 +88,7 @@ fn descendants(pid: u32) -> Vec<u32> {
 pub struct Browser {
     driver: Option<WebDriver>,
     chromedriver: Option<Child>,
+    port: u16,
     profile: tempfile::TempDir,
     name: String,
 }
@@ -136,6 +137,7 @@ impl Browser {
         let mut browser = Browser {
             driver: None,
             chromedriver: Some(child),
+            port,
             profile,
             name: name.to_string(),
         };
@@ -236,9 +238,9 @@ impl Browser {
             .to_string()
     }
 
-    /// The one element matching `css`, waiting up to 15 s for it.
+    /// The one element matching `css`, waiting up to 30 s for it.
     pub async fn el(&self, css: &str) -> WebElement {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(mut found) = self.find_all(By::Css(css)).await
                 && !found.is_empty()
@@ -263,12 +265,10 @@ impl Browser {
 
     /// Waits until the document at a path starting with `prefix` has loaded.
     pub async fn wait_for_path(&self, prefix: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let path = self.path().await;
-            let ready: bool = self
-                .js("return document.readyState === 'complete'")
-                .await;
+            let ready: bool = self.js("return document.readyState === 'complete'").await;
             if path.starts_with(prefix) && ready {
                 return;
             }
@@ -301,20 +301,8 @@ impl Browser {
         self.wait_new_page(css).await;
     }
 
-    /// Submits a form with the DOM `submit()` (no submit button needed) and waits for the
-    /// answer to load.
-    pub async fn submit_and_wait(&self, form_css: &str) {
-        let _: Value = self
-            .js_with(
-                "window.__peykOldPage = true; document.querySelector(arguments[0]).submit(); return null",
-                vec![Value::from(form_css)],
-            )
-            .await;
-        self.wait_new_page(form_css).await;
-    }
-
     async fn wait_new_page(&self, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let fresh: Result<ScriptRet, _> = self
                 .execute(
@@ -327,10 +315,7 @@ impl Browser {
             {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no new page loaded after {what}"
-            );
+            assert!(Instant::now() < deadline, "no new page loaded after {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -359,35 +344,75 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if let Some(driver) = self.driver.take() {
+            // The test's runtime is blocked here (it is unwinding, or the test forgot
+            // `quit`): plain blocking requests to chromedriver, not thirtyfour's client.
+            let session = format!("/session/{}", driver.session_id());
             if std::thread::panicking() {
                 let dir = screenshot_dir();
-                let name = self.name.clone();
-                let for_thread = driver.clone();
-                // The test's runtime is unwinding: a runtime of our own, on a thread of its own.
-                let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    else {
-                        return;
-                    };
-                    rt.block_on(async move {
-                        let _ = std::fs::create_dir_all(&dir);
-                        if let Ok(png) = for_thread.screenshot_as_png().await {
-                            let _ = std::fs::write(dir.join(format!("failure-{name}.png")), png);
-                        }
-                        if let Ok(html) = for_thread.source().await {
-                            let _ = std::fs::write(dir.join(format!("failure-{name}.html")), html);
-                        }
-                    });
-                })
-                .join();
+                let _ = std::fs::create_dir_all(&dir);
+                if let Some(png) =
+                    webdriver_call(self.port, "GET", &format!("{session}/screenshot"))
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .and_then(|b64| {
+                            use base64::Engine;
+                            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+                        })
+                {
+                    let _ = std::fs::write(dir.join(format!("failure-{}.png", self.name)), png);
+                }
+                if let Some(html) = webdriver_call(self.port, "GET", &format!("{session}/source"))
+                    .and_then(|v| v.as_str().map(str::to_string))
+                {
+                    let _ = std::fs::write(dir.join(format!("failure-{}.html", self.name)), html);
+                }
             }
-            // Quits the session synchronously (thirtyfour's fallback) before the driver dies.
-            drop(driver);
+            let _ = webdriver_call(self.port, "DELETE", &session);
+            let _ = driver.leak();
         }
         self.kill_driver();
     }
+}
+
+/// One blocking WebDriver request (no body); the answer's `value`.
+fn webdriver_call(port: u16, method: &str, path: &str) -> Option<Value> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
+    // Read the head, then exactly Content-Length bytes: chromedriver may keep the line open.
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let (head_len, length) = loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        response.extend_from_slice(&chunk[..n]);
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())?;
+            break (end + 4, length);
+        }
+    };
+    while response.len() < head_len + length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..n]);
+    }
+    let body = response.get(head_len..head_len + length)?;
+    let mut json: Value = serde_json::from_slice(body).ok()?;
+    Some(json["value"].take())
 }
 
 /// An agent's login.
@@ -410,6 +435,8 @@ impl Peyk {
     /// Writes the config (`extra` is appended: e.g. an `[smtp]` section) and applies the
     /// migrations; `serve` is started by [`Peyk::start`], so agents and mail can be added first.
     pub async fn new(extra: &str) -> Peyk {
+        // Only browser tests use this: without chromedriver, fail before starting anything.
+        chromedriver_path();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let db = TestDb::create(Backend::Sqlite).await;
         let port = free_port();
