@@ -9,7 +9,12 @@
 //!   not an error: the answer says `per_page` and `total`); 0 or a non-number is 400.
 //! - `GET /api/tickets` without `status` lists every status (`status=waiting` gives the agents'
 //!   queue: open and in progress). Order is the queue's: longest waiting first, then tickets
-//!   nobody waits on. `total` is exact. `q` is read as in [`queue::parse_search`].
+//!   nobody waits on. `q` is read as in [`queue::parse_search`]; also `priority=` and
+//!   `assignee=` (`all`, `unassigned`, `me`, or an agent id).
+//! - `total` of `/api/tickets` is exact up to 10,000; beyond, it is 10,000 with
+//!   `"total_is_capped": true` (counting a million tickets on every page costs more than the
+//!   page; the pages themselves go on to the end). `exact_total=true` counts exactly. The totals
+//!   of `/api/inbound` and `/api/outbox` are always exact.
 //! - A status change to the current status changes nothing and answers 200.
 
 use std::collections::HashMap;
@@ -415,7 +420,7 @@ fn detail_json(detail: &TicketDetail) -> Value {
     Value::Object(map)
 }
 
-/// `GET /api/tickets?status=&department=&priority=&assignee=&q=&page=&per_page=`.
+/// `GET /api/tickets?status=&department=&priority=&assignee=&q=&page=&per_page=&exact_total=`.
 async fn list_tickets(
     ApiAgent { agent }: ApiAgent,
     State(state): State<WebState>,
@@ -449,6 +454,15 @@ async fn list_tickets(
             ))
         })?),
     };
+    let exact_total = match param(&params, "exact_total") {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(text) => {
+            return Err(ApiError::bad_request(format!(
+                "exact_total must be true or false, not {text:?}"
+            )));
+        }
+    };
     let filter = TicketFilter {
         status,
         department: param(&params, "department").map(str::to_string),
@@ -458,12 +472,17 @@ async fn list_tickets(
         page,
         per_page,
         phone_region: state.settings.sms.default_region.clone(),
-        count_cap: None,
+        count_cap: if exact_total {
+            None
+        } else {
+            Some(queue::DEFAULT_COUNT_CAP)
+        },
     };
     let found = queue::list_tickets(state.store.db(), &filter).await?;
     Ok(Json(json!({
         "tickets": found.rows.iter().map(row_json).collect::<Vec<_>>(),
         "total": found.total,
+        "total_is_capped": found.total_is_capped,
         "page": found.page,
         "per_page": found.per_page,
     })))
