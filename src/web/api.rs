@@ -11,10 +11,11 @@
 //!   queue: open and in progress). Order is the queue's: longest waiting first, then tickets
 //!   nobody waits on. `q` is read as in [`queue::parse_search`]; also `priority=` and
 //!   `assignee=` (`all`, `unassigned`, `me`, or an agent id).
-//! - `total` of `/api/tickets` is exact up to 10,000; beyond, it is 10,000 with
-//!   `"total_is_capped": true` (counting a million tickets on every page costs more than the
-//!   page; the pages themselves go on to the end). `exact_total=true` counts exactly. The totals
-//!   of `/api/inbound` and `/api/outbox` are always exact.
+//! - `total` of `/api/tickets` is exact, as the contract says. A script that pages through
+//!   a huge desk may pass `exact_total=false`: the count then stops at 10,000 and says
+//!   `"total_is_capped": true` (counting a million tickets costs more than the page itself:
+//!   about 25 ms on SQLite, 100 ms on PostgreSQL). The totals of `/api/inbound` and
+//!   `/api/outbox` are always exact.
 //! - A status change to the current status changes nothing and answers 200.
 
 use std::collections::HashMap;
@@ -455,8 +456,8 @@ async fn list_tickets(
         })?),
     };
     let exact_total = match param(&params, "exact_total") {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
+        None | Some("true") | Some("1") => true,
+        Some("false") | Some("0") => false,
         Some(text) => {
             return Err(ApiError::bad_request(format!(
                 "exact_total must be true or false, not {text:?}"
