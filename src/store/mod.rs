@@ -16,7 +16,7 @@ use std::time::Duration;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    TransactionTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -108,7 +108,16 @@ impl Store {
             Some(gate) => Some(gate.lock().await),
             None => None,
         };
-        let txn = self.db.begin().await?;
+        // On SQLite, BEGIN IMMEDIATE takes the write lock at once, waiting out another process
+        // (`peyk import` beside `serve`) for busy_timeout; a deferred transaction would fail
+        // with SQLITE_BUSY when it upgrades from reading to writing.
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: gate.as_ref().map(|_| SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await?;
         Ok(WriteTxn { txn, _gate: gate })
     }
 
