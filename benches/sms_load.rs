@@ -8,7 +8,8 @@
 //!
 //! Run: `cargo bench --bench sms_load` (optional: PEYK_BENCH_REQUESTS=N, default 20,000;
 //! PEYK_BENCH_CONCURRENCY=N, default 64; settings overrides such as
-//! PEYK__SMS__GROUP_COMMIT_MAX_BATCH=32).
+//! PEYK__SMS__GROUP_COMMIT_MAX_BATCH=32; PEYK_BENCH_SQLITE=0 runs PostgreSQL alone;
+//! PEYK_BENCH_LOG=peyk=debug logs every group commit, =peyk=trace the batch's phases too).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -201,6 +202,13 @@ async fn run(label: &str, database_url: &str, data_dir: &std::path::Path) {
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // PEYK_BENCH_LOG=peyk=debug shows each group commit (items, time); =trace adds the phases.
+    if let Ok(filter) = std::env::var("PEYK_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -211,7 +219,9 @@ fn main() {
             "sqlite://{}?mode=rwc",
             dir.path().join("bench.db").display()
         );
-        run("SQLite (WAL, synchronous=FULL)", &sqlite, dir.path()).await;
+        if std::env::var("PEYK_BENCH_SQLITE").as_deref() != Ok("0") {
+            run("SQLite (WAL, synchronous=FULL)", &sqlite, dir.path()).await;
+        }
         if let Some(database) = common::BenchDatabase::create("peyk_sms_bench").await {
             run("PostgreSQL", &database.url, dir.path()).await;
             database.drop_database().await;

@@ -83,16 +83,37 @@ pub(super) async fn enqueue(
     customer: &Customer,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let rendered = render::ticket_received(
-        plan.language,
+    let notification = notification(
+        plan,
+        m,
+        ticket.id,
         &ticket.number,
         &ticket.subject,
+        customer,
+    )?;
+    store::outbox::enqueue(db, notification, now).await?;
+    Ok(())
+}
+
+/// The outbox row of an acknowledgement of ticket `ticket_id`.
+pub(super) fn notification(
+    plan: AcknowledgementPlan,
+    m: &InboundMessage,
+    ticket_id: i64,
+    ticket_number: &str,
+    ticket_subject: &str,
+    customer: &Customer,
+) -> Result<NewNotification, DbErr> {
+    let rendered = render::ticket_received(
+        plan.language,
+        ticket_number,
+        ticket_subject,
         customer.name.as_deref(),
     )
     .map_err(|e| DbErr::Custom(e.to_string()))?;
-    let notification = match plan.channel {
+    Ok(match plan.channel {
         Channel::Sms => NewNotification {
-            ticket_id: ticket.id,
+            ticket_id,
             ticket_message_id: None,
             channel: Channel::Sms.as_str().into(),
             kind: "ticket_received".into(),
@@ -113,7 +134,7 @@ pub(super) async fn enqueue(
                 references.push(own.clone());
             }
             NewNotification {
-                ticket_id: ticket.id,
+                ticket_id,
                 ticket_message_id: None,
                 channel: Channel::Email.as_str().into(),
                 kind: "ticket_received".into(),
@@ -127,7 +148,5 @@ pub(super) async fn enqueue(
                 references: (!references.is_empty()).then(|| references.join(" ")),
             }
         }
-    };
-    store::outbox::enqueue(db, notification, now).await?;
-    Ok(())
+    })
 }

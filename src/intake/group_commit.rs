@@ -113,9 +113,15 @@ async fn commit(intake: &Intake, batch: Vec<Pending>) {
     let (items, replies): (Vec<InboundItem>, Vec<_>) =
         batch.into_iter().map(|p| (p.item, p.reply)).unzip();
     let count = items.len();
+    let started = Instant::now();
     let outcome = AssertUnwindSafe(intake.ingest_batch(items))
         .catch_unwind()
         .await;
+    tracing::debug!(
+        items = count,
+        micros = started.elapsed().as_micros() as u64,
+        "group commit"
+    );
     let failure = match outcome {
         Ok(Ok(results)) if results.len() == count => {
             for (reply, result) in replies.into_iter().zip(results) {

@@ -4,12 +4,15 @@
 //! customer, the ticket and message (with attachments), status changes and events, and the
 //! notifications in the outbox. A batch shares one transaction (one durable commit); when an
 //! item fails, the batch is run again with a savepoint per item, so the bad item becomes an
-//! `error` receipt without spoiling the rest.
+//! `error` receipt without spoiling the rest. A batch of plain SMS (the webhooks' group
+//! commits) is stored set at a time, a few statements for the whole batch, with the same
+//! outcome as item by item ([`sms_batch`]).
 
 mod acknowledge;
 mod flood;
 pub mod group_commit;
 mod receipts;
+mod sms_batch;
 mod ticketing;
 
 use std::sync::Arc;
@@ -192,13 +195,37 @@ impl Intake {
         items: Vec<InboundItem>,
         checkpoint: Option<MailboxCheckpoint>,
     ) -> Result<Vec<IntakeResult>, IntakeError> {
-        match self.run_batch(&items, checkpoint.as_ref(), false).await {
+        match self
+            .run_batch(&items, checkpoint.as_ref(), Pass::Whole)
+            .await
+        {
             Ok(results) => Ok(results),
             Err(cause) => {
                 tracing::warn!(error = %cause, items = items.len(), "batch failed; storing its items one savepoint each");
-                self.run_batch(&items, checkpoint.as_ref(), true).await
+                self.run_batch(&items, checkpoint.as_ref(), Pass::Isolated)
+                    .await
             }
         }
+    }
+
+    /// As [`Intake::ingest_batch`] without the retry one savepoint per item, so a batch that
+    /// fails (e.g. a plain SMS batch's statements) fails here: for checks of that path.
+    #[doc(hidden)]
+    pub async fn ingest_batch_without_retry(
+        &self,
+        items: Vec<InboundItem>,
+    ) -> Result<Vec<IntakeResult>, IntakeError> {
+        self.run_batch(&items, None, Pass::Whole).await
+    }
+
+    /// As [`Intake::ingest_batch`], always one item after the other (never the set-at-a-time
+    /// path for plain SMS): what that path is checked against.
+    #[doc(hidden)]
+    pub async fn ingest_batch_item_by_item(
+        &self,
+        items: Vec<InboundItem>,
+    ) -> Result<Vec<IntakeResult>, IntakeError> {
+        self.run_batch(&items, None, Pass::ItemByItem).await
     }
 
     /// Runs a dead letter (an `error` receipt) through intake again: its receipt is replaced by
@@ -243,13 +270,26 @@ impl Intake {
         &self,
         items: &[InboundItem],
         checkpoint: Option<&MailboxCheckpoint>,
-        isolate_items: bool,
+        pass: Pass,
     ) -> Result<Vec<IntakeResult>, IntakeError> {
         let write = self.store.begin_write().await?;
+        // Plain SMS (the webhooks' group commits) go set at a time; the rest, and a batch
+        // being retried item by item, one item after the other.
+        if pass == Pass::Whole
+            && checkpoint.is_none()
+            && let Some(messages) = sms_batch::plain_sms(items)
+            && let Some((results, enqueued)) = self.ingest_sms_batch(&write.txn, &messages).await?
+        {
+            write.commit().await?;
+            if enqueued {
+                self.outbox_wakeup.notify_one();
+            }
+            return Ok(results);
+        }
         let mut results = Vec::with_capacity(items.len());
         let mut enqueued = false;
         for item in items {
-            let stored = if isolate_items {
+            let stored = if pass == Pass::Isolated {
                 self.ingest_isolated(&write.txn, item).await?
             } else {
                 self.ingest_one(&write.txn, item).await?
@@ -386,6 +426,17 @@ impl Intake {
             .await
             .map(Stored::not_notifying)
     }
+}
+
+/// How a batch is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// In one go: plain SMS set at a time, other items one after the other.
+    Whole,
+    /// One item after the other, in one transaction.
+    ItemByItem,
+    /// One savepoint per item, so a failing item becomes an error receipt.
+    Isolated,
 }
 
 const NO_SENDER: &str = "no sender address (From, Sender and Reply-To are missing or unreadable)";

@@ -193,7 +193,7 @@ pub(super) fn sender_text(m: &InboundMessage) -> Option<String> {
 }
 
 /// The raw source of an email, or the text of an SMS: what must never be lost.
-fn raw_or_text(m: &InboundMessage) -> Vec<u8> {
+pub(super) fn raw_or_text(m: &InboundMessage) -> Vec<u8> {
     m.raw.clone().unwrap_or_else(|| m.text.as_bytes().to_vec())
 }
 

@@ -95,16 +95,7 @@ impl Intake {
                 follows_ticket_id,
                 noted_reference,
             } => {
-                let subject = match m
-                    .subject
-                    .as_deref()
-                    .map(threading::clean_subject)
-                    .filter(|s| !s.is_empty())
-                {
-                    Some(subject) => subject,
-                    None if !m.text.trim().is_empty() => threading::subject_from_text(&m.text, 60),
-                    None => "(no subject)".to_string(),
-                };
+                let subject = new_ticket_subject(m);
                 let department_id = match &m.department {
                     Some(key) => Some(store::tickets::department_id(txn, key, now).await?),
                     None => None,
@@ -271,11 +262,7 @@ impl Intake {
                 .await?;
             return Ok(existing);
         }
-        let language = Language::detect(&format!(
-            "{} {}",
-            m.subject.as_deref().unwrap_or(""),
-            m.text
-        ));
+        let language = first_contact_language(m);
         store::tickets::create_customer(
             txn,
             m.sender.name.as_deref(),
@@ -286,4 +273,27 @@ impl Intake {
         )
         .await
     }
+}
+
+/// The subject of a ticket a message opens: its own (cleaned), else the first words of its text.
+pub(super) fn new_ticket_subject(m: &InboundMessage) -> String {
+    match m
+        .subject
+        .as_deref()
+        .map(threading::clean_subject)
+        .filter(|s| !s.is_empty())
+    {
+        Some(subject) => subject,
+        None if !m.text.trim().is_empty() => threading::subject_from_text(&m.text, 60),
+        None => "(no subject)".to_string(),
+    }
+}
+
+/// The language of a customer first seen with this message.
+pub(super) fn first_contact_language(m: &InboundMessage) -> Language {
+    Language::detect(&format!(
+        "{} {}",
+        m.subject.as_deref().unwrap_or(""),
+        m.text
+    ))
 }

@@ -60,26 +60,7 @@ pub struct NewReceipt<'a> {
 
 /// Inserts a receipt and returns its id (without reading the raw source back).
 pub async fn insert_receipt(db: &impl ConnectionTrait, new: NewReceipt<'_>) -> Result<i64, DbErr> {
-    let receipt = inbound_receipt::ActiveModel {
-        id: NotSet,
-        source: Set(new.source.to_string()),
-        external_id: Set(new.external_id.to_string()),
-        channel: Set(new.channel.to_string()),
-        outcome: Set(new.outcome.to_string()),
-        reason: Set(new.reason),
-        ticket_id: Set(new.ticket_id),
-        message_id: Set(new.message_id),
-        sender: Set(new.sender),
-        subject: Set(new.subject),
-        content_hash: Set(new.content_hash.to_string()),
-        fingerprint: Set(new.fingerprint),
-        bounced_recipient: Set(new.bounced_recipient),
-        bounce_status: Set(new.bounce_status),
-        raw_source: Set(new.raw_source),
-        attempts: Set(1),
-        received_at: Set(new.received_at),
-        updated_at: Set(new.received_at),
-    };
+    let receipt = receipt_row(new);
     Ok(inbound_receipt::Entity::insert(receipt)
         .exec(db)
         .await?
@@ -168,4 +149,28 @@ pub async fn delete_receipt(db: &impl ConnectionTrait, id: i64) -> Result<(), Db
 
 pub async fn receipt_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<Receipt>, DbErr> {
     inbound_receipt::Entity::find_by_id(id).one(db).await
+}
+
+/// The row of a new receipt.
+pub(crate) fn receipt_row(new: NewReceipt<'_>) -> inbound_receipt::ActiveModel {
+    inbound_receipt::ActiveModel {
+        id: NotSet,
+        source: Set(new.source.to_string()),
+        external_id: Set(new.external_id.to_string()),
+        channel: Set(new.channel.to_string()),
+        outcome: Set(new.outcome.to_string()),
+        reason: Set(new.reason),
+        ticket_id: Set(new.ticket_id),
+        message_id: Set(new.message_id),
+        sender: Set(new.sender),
+        subject: Set(new.subject),
+        content_hash: Set(new.content_hash.to_string()),
+        fingerprint: Set(new.fingerprint),
+        bounced_recipient: Set(new.bounced_recipient),
+        bounce_status: Set(new.bounce_status),
+        raw_source: Set(new.raw_source),
+        attempts: Set(1),
+        received_at: Set(new.received_at),
+        updated_at: Set(new.received_at),
+    }
 }

@@ -7,6 +7,7 @@ pub mod inbound;
 pub mod outbox;
 pub mod queue;
 pub mod sessions;
+pub mod sms_batch;
 pub mod ticket_fields;
 pub mod tickets;
 

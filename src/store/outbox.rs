@@ -40,32 +40,7 @@ pub async fn enqueue(
     n: NewNotification,
     now: DateTime<Utc>,
 ) -> Result<OutboxItem, DbErr> {
-    outbox_item::ActiveModel {
-        id: NotSet,
-        ticket_id: Set(n.ticket_id),
-        ticket_message_id: Set(n.ticket_message_id),
-        channel: Set(n.channel),
-        kind: Set(n.kind),
-        recipient: Set(n.recipient),
-        language: Set(n.language),
-        subject: Set(n.subject),
-        body_text: Set(n.body_text),
-        body_html: Set(n.body_html),
-        message_id: Set(n.message_id),
-        in_reply_to: Set(n.in_reply_to),
-        references_header: Set(n.references),
-        status: Set(status::PENDING.to_string()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        lease_until: Set(None),
-        leased_by: Set(None),
-        last_error: Set(None),
-        provider_message_id: Set(None),
-        sent_at: Set(None),
-        created_at: Set(now),
-    }
-    .insert(db)
-    .await
+    notification_row(n, now).insert(db).await
 }
 
 pub async fn list(
@@ -354,4 +329,32 @@ pub async fn requeue(
         .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
+}
+
+/// The row of a new pending notification.
+pub(crate) fn notification_row(n: NewNotification, now: DateTime<Utc>) -> outbox_item::ActiveModel {
+    outbox_item::ActiveModel {
+        id: NotSet,
+        ticket_id: Set(n.ticket_id),
+        ticket_message_id: Set(n.ticket_message_id),
+        channel: Set(n.channel),
+        kind: Set(n.kind),
+        recipient: Set(n.recipient),
+        language: Set(n.language),
+        subject: Set(n.subject),
+        body_text: Set(n.body_text),
+        body_html: Set(n.body_html),
+        message_id: Set(n.message_id),
+        in_reply_to: Set(n.in_reply_to),
+        references_header: Set(n.references),
+        status: Set(status::PENDING.to_string()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        lease_until: Set(None),
+        leased_by: Set(None),
+        last_error: Set(None),
+        provider_message_id: Set(None),
+        sent_at: Set(None),
+        created_at: Set(now),
+    }
 }

@@ -109,6 +109,11 @@ pub async fn department_id(
     Ok(created.id)
 }
 
+/// What threading needs to know of a ticket.
+pub fn snapshot_of(t: &Ticket) -> Option<TicketSnapshot> {
+    snapshot(t)
+}
+
 fn snapshot(t: &Ticket) -> Option<TicketSnapshot> {
     Some(TicketSnapshot {
         id: t.id,
@@ -183,7 +188,8 @@ pub async fn snapshot_by_message_ids(
     Ok(None)
 }
 
-/// The customer's most recently updated ticket that is not closed.
+/// The customer's most recently updated ticket that is not closed (of two updated at the same
+/// time, the newer).
 pub async fn newest_open_of_customer(
     db: &impl ConnectionTrait,
     customer_id: i64,
@@ -192,6 +198,7 @@ pub async fn newest_open_of_customer(
         .filter(ticket::Column::CustomerId.eq(customer_id))
         .filter(ticket::Column::Status.ne(TicketStatus::Closed.as_str()))
         .order_by_desc(ticket::Column::UpdatedAt)
+        .order_by_desc(ticket::Column::Id)
         .one(db)
         .await?;
     Ok(found.as_ref().and_then(snapshot))
@@ -218,28 +225,9 @@ pub async fn create_ticket(db: &impl ConnectionTrait, new: NewTicket<'_>) -> Res
         if find_by_number(db, number.as_str()).await?.is_some() {
             continue;
         }
-        return ticket::ActiveModel {
-            id: NotSet,
-            number: Set(number.as_str().to_string()),
-            subject: Set(new.subject.to_string()),
-            status: Set(TicketStatus::Open.as_str().to_string()),
-            priority: Set(Priority::Normal.as_str().to_string()),
-            channel: Set(new.channel.as_str().to_string()),
-            customer_id: Set(new.customer_id),
-            department_id: Set(new.department_id),
-            assignee_id: Set(None),
-            follows_ticket_id: Set(new.follows_ticket_id),
-            noted_reference: Set(new.noted_reference.clone()),
-            thread_message_id: Set(new.thread_message_id.clone()),
-            waiting_since: Set(Some(new.now)),
-            first_response_due_at: Set(None),
-            resolution_due_at: Set(None),
-            closed_at: Set(None),
-            created_at: Set(new.now),
-            updated_at: Set(new.now),
-        }
-        .insert(db)
-        .await;
+        return ticket_row(number.as_str().to_string(), new)
+            .insert(db)
+            .await;
     }
     Err(DbErr::Custom("no free ticket number after 50 draws".into()))
 }
@@ -338,23 +326,7 @@ pub async fn insert_message(
     db: &impl ConnectionTrait,
     new: NewMessage<'_>,
 ) -> Result<message::Model, DbErr> {
-    let mut active = message::ActiveModel {
-        id: NotSet,
-        ticket_id: Set(new.ticket_id),
-        direction: Set(new.direction.as_str().to_string()),
-        channel: Set(new.channel.as_str().to_string()),
-        author_agent_id: Set(new.author_agent_id),
-        author: Set(new.author.map(str::to_string)),
-        body_text: Set(new.body_text.to_string()),
-        quoted_text: Set(new.quoted_text.map(str::to_string)),
-        body_html: Set(new.body_html.map(str::to_string)),
-        message_id: Set(new.message_id.map(str::to_string)),
-        in_reply_to: Set(new.in_reply_to),
-        references_header: Set(new.references),
-        provider_message_id: Set(new.provider_message_id.map(str::to_string)),
-        raw_source: Set(new.raw_source.map(<[u8]>::to_vec)),
-        created_at: Set(new.now),
-    };
+    let mut active = message_row(new);
     let id = message::Entity::insert(active.clone())
         .exec(db)
         .await?
@@ -468,7 +440,8 @@ pub async fn mark_email_bounced(
     Ok(())
 }
 
-/// The customer's most recently updated ticket, whatever its status.
+/// The customer's most recently updated ticket, whatever its status (of two updated at the
+/// same time, the newer).
 pub async fn newest_of_customer(
     db: &impl ConnectionTrait,
     customer_id: i64,
@@ -476,7 +449,53 @@ pub async fn newest_of_customer(
     let found = ticket::Entity::find()
         .filter(ticket::Column::CustomerId.eq(customer_id))
         .order_by_desc(ticket::Column::UpdatedAt)
+        .order_by_desc(ticket::Column::Id)
         .one(db)
         .await?;
     Ok(found.as_ref().and_then(snapshot))
+}
+
+/// The row of a new ticket under `number`.
+pub(crate) fn ticket_row(number: String, new: NewTicket<'_>) -> ticket::ActiveModel {
+    ticket::ActiveModel {
+        id: NotSet,
+        number: Set(number),
+        subject: Set(new.subject.to_string()),
+        status: Set(TicketStatus::Open.as_str().to_string()),
+        priority: Set(Priority::Normal.as_str().to_string()),
+        channel: Set(new.channel.as_str().to_string()),
+        customer_id: Set(new.customer_id),
+        department_id: Set(new.department_id),
+        assignee_id: Set(None),
+        follows_ticket_id: Set(new.follows_ticket_id),
+        noted_reference: Set(new.noted_reference),
+        thread_message_id: Set(new.thread_message_id),
+        waiting_since: Set(Some(new.now)),
+        first_response_due_at: Set(None),
+        resolution_due_at: Set(None),
+        closed_at: Set(None),
+        created_at: Set(new.now),
+        updated_at: Set(new.now),
+    }
+}
+
+/// The row of a new message.
+pub(crate) fn message_row(new: NewMessage<'_>) -> message::ActiveModel {
+    message::ActiveModel {
+        id: NotSet,
+        ticket_id: Set(new.ticket_id),
+        direction: Set(new.direction.as_str().to_string()),
+        channel: Set(new.channel.as_str().to_string()),
+        author_agent_id: Set(new.author_agent_id),
+        author: Set(new.author.map(str::to_string)),
+        body_text: Set(new.body_text.to_string()),
+        quoted_text: Set(new.quoted_text.map(str::to_string)),
+        body_html: Set(new.body_html.map(str::to_string)),
+        message_id: Set(new.message_id.map(str::to_string)),
+        in_reply_to: Set(new.in_reply_to),
+        references_header: Set(new.references),
+        provider_message_id: Set(new.provider_message_id.map(str::to_string)),
+        raw_source: Set(new.raw_source.map(<[u8]>::to_vec)),
+        created_at: Set(new.now),
+    }
 }

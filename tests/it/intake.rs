@@ -658,3 +658,390 @@ async fn a_reply_is_stored_without_the_quoted_mail_which_stays_available() {
         db.cleanup().await;
     }
 }
+
+/// What a test SMS says, resolved per database (ticket numbers differ between databases).
+#[derive(Debug, Clone)]
+enum SmsText {
+    Plain(String),
+    Blank,
+    /// The number of the n-th ticket (by id), in ASCII or Persian digits, before a text.
+    Names(usize, bool, String),
+    /// The n-th ticket's number with a wrong check digit.
+    Mistyped(usize),
+    /// A valid number no ticket has.
+    Unknown,
+}
+
+fn resolve(text: &SmsText, numbers: &[String]) -> String {
+    let numbered = |n: &usize| numbers.get(*n % numbers.len().max(1)).cloned();
+    match text {
+        SmsText::Plain(text) => text.clone(),
+        SmsText::Blank => " \u{200c} ".into(),
+        SmsText::Names(n, persian, rest) => match numbered(n) {
+            Some(number) if *persian => format!("{} {rest}", to_persian_digits(&number)),
+            Some(number) => format!("#{number} {rest}"),
+            None => rest.clone(),
+        },
+        SmsText::Mistyped(n) => match numbered(n) {
+            Some(number) => format!(
+                "{} still down",
+                peyk::domain::ticket_number::TicketNumber::parse(&number)
+                    .expect("stored number")
+                    .mistyped()
+            ),
+            None => "still down".into(),
+        },
+        SmsText::Unknown => {
+            let unknown = peyk::domain::ticket_number::TicketNumber::from_body([9, 8, 9, 8, 9, 8]);
+            format!("{unknown} where is my answer")
+        }
+    }
+}
+
+/// Everything intake stored, with ids and ticket numbers replaced by their rank, so two
+/// databases fed the same messages compare equal.
+async fn normalized_dump(store: &Store) -> Vec<String> {
+    use peyk::store::entities::{
+        customer, inbound_receipt, message, outbox_item, ticket, ticket_event,
+    };
+    use sea_orm::{EntityTrait, QueryOrder};
+    let db = store.db();
+    let tickets = ticket::Entity::find()
+        .order_by_asc(ticket::Column::Id)
+        .all(db)
+        .await
+        .expect("tickets");
+    let customers = customer::Entity::find()
+        .order_by_asc(customer::Column::Id)
+        .all(db)
+        .await
+        .expect("customers");
+    let messages = message::Entity::find()
+        .order_by_asc(message::Column::Id)
+        .all(db)
+        .await
+        .expect("messages");
+    let rank_of = |id: i64| tickets.iter().position(|t| t.id == id);
+    let customer_of = |id: i64| customers.iter().position(|c| c.id == id);
+    let message_rank = |id: i64| messages.iter().position(|m| m.id == id);
+    let numbers: Vec<String> = tickets.iter().map(|t| t.number.clone()).collect();
+    let plain = |text: &str| {
+        let mut text = text.to_string();
+        for (rank, number) in numbers.iter().enumerate() {
+            let mistyped = peyk::domain::ticket_number::TicketNumber::parse(number)
+                .map(|n| n.mistyped())
+                .unwrap_or_default();
+            text = text
+                .replace(number, &format!("<T{rank}>"))
+                .replace(&to_persian_digits(number), &format!("<T{rank}>"))
+                .replace(&mistyped, &format!("<M{rank}>"));
+        }
+        text
+    };
+    let mut dump = Vec::new();
+    for c in &customers {
+        dump.push(format!(
+            "customer {:?} {:?} {:?}",
+            c.phone, c.language, c.name
+        ));
+    }
+    for t in &tickets {
+        dump.push(format!(
+            "ticket {:?} {} {} {} customer {:?} follows {:?} {:?} waiting {:?} closed {:?} at {} {}",
+            plain(&t.subject),
+            t.status,
+            t.priority,
+            t.channel,
+            customer_of(t.customer_id),
+            t.follows_ticket_id.map(rank_of),
+            t.noted_reference.as_deref().map(plain),
+            t.waiting_since,
+            t.closed_at,
+            t.created_at,
+            t.updated_at
+        ));
+    }
+    for m in &messages {
+        dump.push(format!(
+            "message ticket {:?} {} {} {:?} {:?} {:?} at {}",
+            rank_of(m.ticket_id),
+            m.direction,
+            m.channel,
+            m.author,
+            plain(&m.body_text),
+            m.provider_message_id,
+            m.created_at
+        ));
+    }
+    for r in inbound_receipt::Entity::find()
+        .order_by_asc(inbound_receipt::Column::Id)
+        .all(db)
+        .await
+        .expect("receipts")
+    {
+        dump.push(format!(
+            // (Content hashes and fingerprints hash texts with ticket numbers in them.)
+            "receipt {} {} {} {} {:?} ticket {:?} message {:?} {:?} {:?} {} {} raw {:?} at {}",
+            r.source,
+            if r.external_id.starts_with("sha256:") {
+                "sha256:(rekeyed)"
+            } else {
+                &r.external_id
+            },
+            r.channel,
+            r.outcome,
+            r.reason.as_deref().map(plain),
+            r.ticket_id.map(rank_of),
+            r.message_id.map(message_rank),
+            r.sender,
+            r.subject,
+            r.content_hash.starts_with("sha256:"),
+            r.fingerprint.is_some(),
+            r.raw_source
+                .map(|raw| plain(&String::from_utf8_lossy(&raw))),
+            r.received_at
+        ));
+    }
+    for e in ticket_event::Entity::find()
+        .order_by_asc(ticket_event::Column::Id)
+        .all(db)
+        .await
+        .expect("events")
+    {
+        let linked = e.kind == "linked";
+        dump.push(format!(
+            "event ticket {:?} {} {:?} {:?} {} at {}",
+            rank_of(e.ticket_id),
+            e.kind,
+            e.old_value,
+            e.new_value.map(|v| if linked {
+                format!("{:?}", v.parse().ok().map(rank_of))
+            } else {
+                v
+            }),
+            e.actor,
+            e.created_at
+        ));
+    }
+    for o in outbox_item::Entity::find()
+        .order_by_asc(outbox_item::Column::Id)
+        .all(db)
+        .await
+        .expect("outbox")
+    {
+        dump.push(format!(
+            "outbox ticket {:?} {} {} {} {} {:?} {:?} {} at {}",
+            rank_of(o.ticket_id),
+            o.channel,
+            o.kind,
+            o.recipient,
+            o.language,
+            o.subject.as_deref().map(plain),
+            plain(&o.body_text),
+            o.status,
+            o.created_at
+        ));
+    }
+    dump
+}
+
+async fn ticket_numbers(store: &Store) -> Vec<String> {
+    use peyk::store::entities::ticket;
+    use sea_orm::{EntityTrait, QueryOrder};
+    ticket::Entity::find()
+        .order_by_asc(ticket::Column::Id)
+        .all(store.db())
+        .await
+        .expect("tickets")
+        .into_iter()
+        .map(|t| t.number)
+        .collect()
+}
+
+/// Plain SMS in one batch take a set-at-a-time path; it must store exactly what intake stores
+/// taking the same messages one after the other: new phones, replies by number (ASCII and
+/// Persian digits, own and someone else's, mistyped, unknown), by the recent ticket, after the
+/// reply window, into closed and answered tickets, blank texts, provider ids repeated (stored
+/// before, and twice in one batch) or reused for another text, and the flood guard.
+#[tokio::test]
+async fn sms_batches_store_exactly_what_item_by_item_intake_stores() {
+    use peyk::intake::IntakeRules;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    for backend in backends() {
+        let batched_db = TestDb::create(backend).await;
+        let reference_db = TestDb::create(backend).await;
+        let (clock, shared) = settable_clock("2026-11-30T08:00:00Z");
+        let mut rules = IntakeRules::from_settings(&batched_db.settings());
+        rules.new_tickets_per_sender_per_hour = 4;
+        let batched_store = batched_db.store().await;
+        let reference_store = reference_db.store().await;
+        let batched = Intake::new(batched_store.clone(), rules.clone(), shared.clone());
+        let reference = Intake::new(reference_store.clone(), rules, shared.clone());
+        let phones = [
+            "09121000001",
+            "09121000002",
+            "+989121000003",
+            "09351000004",
+            "09121000005",
+            "09121000006",
+        ];
+        let mut rng = StdRng::seed_from_u64(20261130);
+        // Per provider id: the text spec first sent under it.
+        let mut sent: Vec<(String, usize, SmsText)> = Vec::new();
+        let mut next_id = 0usize;
+        for round in 0..40 {
+            let mut specs: Vec<(String, usize, SmsText)> = Vec::new();
+            for _ in 0..rng.random_range(1..=10) {
+                let roll = rng.random_range(0..100);
+                let spec = if roll < 8 && !sent.is_empty() {
+                    // A provider's retry: same id, same text.
+                    sent[rng.random_range(0..sent.len())].clone()
+                } else if roll < 10 && !specs.is_empty() {
+                    specs[rng.random_range(0..specs.len())].clone()
+                } else if roll < 11 && !sent.is_empty() {
+                    // The id reused for another text.
+                    let (id, phone, _) = sent[rng.random_range(0..sent.len())].clone();
+                    (id, phone, SmsText::Plain(format!("another text {round}")))
+                } else {
+                    next_id += 1;
+                    let text = match rng.random_range(0..100) {
+                        0..5 => SmsText::Blank,
+                        5..20 => SmsText::Names(
+                            rng.random_range(0..50),
+                            rng.random_bool(0.5),
+                            format!("still down {next_id}"),
+                        ),
+                        20..23 => SmsText::Mistyped(rng.random_range(0..50)),
+                        23..25 => SmsText::Unknown,
+                        _ => SmsText::Plain(if rng.random_bool(0.5) {
+                            format!("اینترنت من قطع است {next_id}")
+                        } else {
+                            format!("My line is down, message {next_id}")
+                        }),
+                    };
+                    (
+                        // Some ids with what must be quoted in SQL arrays.
+                        if next_id.is_multiple_of(7) {
+                            format!("p\"{next_id}, {{'\\}}")
+                        } else {
+                            format!("p{next_id}")
+                        },
+                        rng.random_range(0..phones.len()),
+                        text,
+                    )
+                };
+                specs.push(spec);
+            }
+            let items = |numbers: &[String]| -> Vec<InboundItem> {
+                specs
+                    .iter()
+                    .map(|(id, phone, text)| {
+                        sms(id, phones[*phone], &resolve(text, numbers), clock.now_utc())
+                    })
+                    .collect()
+            };
+            let batched_numbers = ticket_numbers(&batched_store).await;
+            let reference_numbers = ticket_numbers(&reference_store).await;
+            // Without the retry item by item, so a failing batch statement fails the test.
+            let got = batched
+                .ingest_batch_without_retry(items(&batched_numbers))
+                .await
+                .expect("batch");
+            let want = reference
+                .ingest_batch_item_by_item(items(&reference_numbers))
+                .await
+                .expect("item by item");
+            let batched_numbers = ticket_numbers(&batched_store).await;
+            let reference_numbers = ticket_numbers(&reference_store).await;
+            let rank = |numbers: &[String], n: &Option<String>| {
+                n.as_ref().map(|n| numbers.iter().position(|x| x == n))
+            };
+            let strip = |numbers: &[String], reason: &Option<String>| {
+                reason.as_ref().map(|r| {
+                    numbers.iter().enumerate().fold(r.clone(), |r, (i, n)| {
+                        let mistyped = peyk::domain::ticket_number::TicketNumber::parse(n)
+                            .map(|n| n.mistyped())
+                            .unwrap_or_default();
+                        r.replace(n, &format!("<T{i}>"))
+                            .replace(&mistyped, &format!("<M{i}>"))
+                    })
+                })
+            };
+            for (index, (got, want)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    (
+                        got.outcome,
+                        got.duplicate,
+                        rank(&batched_numbers, &got.ticket_number),
+                        strip(&batched_numbers, &got.reason)
+                    ),
+                    (
+                        want.outcome,
+                        want.duplicate,
+                        rank(&reference_numbers, &want.ticket_number),
+                        strip(&reference_numbers, &want.reason)
+                    ),
+                    "round {round}, message {index}: {:?}",
+                    specs[index]
+                );
+            }
+            assert_eq!(got.len(), want.len());
+            for spec in specs {
+                if !sent.iter().any(|(id, _, _)| *id == spec.0) {
+                    sent.push(spec);
+                }
+            }
+
+            // Between batches: time passes (or not), agents answer and close tickets.
+            match rng.random_range(0..10) {
+                0..3 => {}
+                3..7 => clock.advance(Duration::minutes(rng.random_range(1..90))),
+                7..9 => clock.advance(Duration::days(rng.random_range(1..4))),
+                _ => clock.advance(Duration::days(rng.random_range(7..20))),
+            }
+            if !batched_numbers.is_empty() && rng.random_bool(0.4) {
+                let which = rng.random_range(0..batched_numbers.len());
+                let status = if rng.random_bool(0.5) {
+                    TicketStatus::Closed
+                } else {
+                    TicketStatus::Answered
+                };
+                for (store, numbers) in [
+                    (&batched_store, &batched_numbers),
+                    (&reference_store, &reference_numbers),
+                ] {
+                    let t = ticket(store, &numbers[which]).await;
+                    store::tickets::set_status(
+                        store.db(),
+                        t.id,
+                        status,
+                        None,
+                        "agent",
+                        clock.now_utc(),
+                    )
+                    .await
+                    .expect("status");
+                }
+            }
+        }
+        let got = normalized_dump(&batched_store).await;
+        let want = normalized_dump(&reference_store).await;
+        for (index, (got, want)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(got, want, "row {index}");
+        }
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got.iter().filter(|r| r.starts_with("ticket ")).count() > 10
+                && got.iter().any(|r| r.contains("held: over"))
+                && got.iter().any(|r| r.contains("reopened"))
+                && got
+                    .iter()
+                    .any(|r| r.contains("already used") || r.contains("ignored")),
+            "the scenario covers what it is meant to"
+        );
+        batched_db.cleanup().await;
+        reference_db.cleanup().await;
+    }
+}
