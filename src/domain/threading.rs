@@ -206,6 +206,18 @@ impl ThreadCandidates {
         .flatten()
         .find(|t| t.id == ticket_id)
     }
+
+    /// Replaces a new-ticket decision by a reply into `ticket`, the sender's newest ticket, when
+    /// the sender is over the flood limit.
+    pub fn flood_into(&mut self, ticket: TicketSnapshot) -> ThreadDecision {
+        let decision = ThreadDecision::Reply {
+            ticket_id: ticket.id,
+            via: ThreadVia::RecentSmsTicket,
+            new_status: ticket.status.after_customer_reply(),
+        };
+        self.newest_open_of_sender = Some(ticket);
+        decision
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

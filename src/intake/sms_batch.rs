@@ -27,7 +27,7 @@ use super::{InboundItem, Intake, IntakeOutcome, IntakeResult, acknowledge};
 use crate::domain::classify::IgnoreReason;
 use crate::domain::message::InboundMessage;
 use crate::domain::threading::{
-    self, ThreadCandidates, ThreadDecision, ThreadKeys, ThreadVia, TicketSnapshot,
+    self, ThreadCandidates, ThreadDecision, ThreadKeys, TicketSnapshot,
 };
 use crate::domain::ticket::{Channel, Direction, TicketEventKind, TicketStatus};
 use crate::domain::ticket_number::TicketNumber;
@@ -510,13 +510,7 @@ impl Intake {
                 {
                     Some((ticket, flood_note)) => {
                         note = Some(flood_note);
-                        let decision = ThreadDecision::Reply {
-                            ticket_id: ticket.id,
-                            via: ThreadVia::RecentSmsTicket,
-                            new_status: ticket.status.after_customer_reply(),
-                        };
-                        candidates.newest_open_of_sender = Some(ticket);
-                        decision
+                        candidates.flood_into(ticket)
                     }
                     None => decision,
                 }

@@ -8,7 +8,7 @@ use super::receipts::sender_text;
 use super::{Intake, IntakeOutcome, IntakeResult, Stored, acknowledge};
 use crate::domain::message::InboundMessage;
 use crate::domain::quotes::strip_quoted_reply;
-use crate::domain::threading::{self, ThreadCandidates, ThreadDecision, ThreadKeys, ThreadVia};
+use crate::domain::threading::{self, ThreadCandidates, ThreadDecision, ThreadKeys};
 use crate::domain::ticket::{Channel, Direction, Language, TicketEventKind};
 use crate::store::inbound::NewReceipt;
 use crate::store::tickets::{Customer, NewMessage, NewTicket};
@@ -59,13 +59,7 @@ impl Intake {
                             Some(earlier) => format!("{flood_note}; {earlier}"),
                             None => flood_note,
                         });
-                        let decision = ThreadDecision::Reply {
-                            ticket_id: ticket.id,
-                            via: ThreadVia::RecentSmsTicket,
-                            new_status: ticket.status.after_customer_reply(),
-                        };
-                        candidates.newest_open_of_sender = Some(ticket);
-                        decision
+                        candidates.flood_into(ticket)
                     }
                     None => decision,
                 }

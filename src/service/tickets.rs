@@ -50,12 +50,12 @@ pub async fn update_ticket(
         store::ticket_fields::set_department(txn, ticket.id, department_id, agent_id, now).await?;
     }
     if let Some(assignee_id) = changes.assignee_id {
-        if let Some(id) = assignee_id {
-            let assignee = store::agents::find(txn, id)
+        if let Some(id) = assignee_id
+            && !store::agents::find(txn, id)
                 .await?
-                .filter(|a| a.active)
-                .ok_or_else(|| ReplyError::Invalid(format!("no active agent {id}")))?;
-            debug_assert_eq!(assignee.id, id);
+                .is_some_and(|a| a.active)
+        {
+            return Err(ReplyError::Invalid(format!("no active agent {id}")));
         }
         store::ticket_fields::set_assignee(txn, ticket.id, assignee_id, agent_id, now).await?;
     }

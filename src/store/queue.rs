@@ -705,7 +705,8 @@ async fn ticket_rows(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<Ticke
 
 /// The canonical form of a number typed in any digit system (or the text as it is, which then
 /// finds nothing).
-fn canonical_number(number: &str) -> String {
+/// The stored form of a ticket number written in any digit system (as given when invalid).
+pub fn canonical_number(number: &str) -> String {
     TicketNumber::parse(number)
         .map(|n| n.as_str().to_string())
         .unwrap_or_else(|_| number.trim().to_string())

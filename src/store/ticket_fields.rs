@@ -15,6 +15,38 @@ async fn load(db: &impl ConnectionTrait, ticket_id: i64) -> Result<Ticket, DbErr
         .ok_or_else(|| DbErr::RecordNotFound(format!("ticket {ticket_id}")))
 }
 
+/// Saves `current` changed by `apply` (and `updated_at`), then the event `kind` from `old` to
+/// `new`, both shown as the readable values (department key, agent email).
+#[allow(clippy::too_many_arguments)] // one change, one argument per part of its event
+async fn change(
+    db: &impl ConnectionTrait,
+    current: Ticket,
+    apply: impl FnOnce(&mut ticket::ActiveModel),
+    kind: TicketEventKind,
+    old: Option<String>,
+    new: Option<String>,
+    actor_agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let ticket_id = current.id;
+    let mut active: ticket::ActiveModel = current.into();
+    apply(&mut active);
+    active.updated_at = Set(now);
+    active.update(db).await?;
+    record_event(
+        db,
+        ticket_id,
+        kind,
+        old.as_deref(),
+        new.as_deref(),
+        Some(actor_agent_id),
+        "agent",
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
 pub async fn set_priority(
     db: &impl ConnectionTrait,
     ticket_id: i64,
@@ -26,23 +58,43 @@ pub async fn set_priority(
     if current.priority == priority.as_str() {
         return Ok(false);
     }
-    let old = current.priority.clone();
-    let mut active: ticket::ActiveModel = current.into();
-    active.priority = Set(priority.as_str().to_string());
-    active.updated_at = Set(now);
-    active.update(db).await?;
-    record_event(
+    let old = Some(current.priority.clone());
+    let apply = |t: &mut ticket::ActiveModel| t.priority = Set(priority.as_str().to_string());
+    let new = Some(priority.as_str().to_string());
+    change(
         db,
-        ticket_id,
+        current,
+        apply,
         TicketEventKind::Priority,
-        Some(&old),
-        Some(priority.as_str()),
-        Some(actor_agent_id),
-        "agent",
+        old,
+        new,
+        actor_agent_id,
         now,
     )
-    .await?;
-    Ok(true)
+    .await
+}
+
+async fn department_key(
+    db: &impl ConnectionTrait,
+    id: Option<i64>,
+) -> Result<Option<String>, DbErr> {
+    Ok(match id {
+        Some(id) => department::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|d| d.key),
+        None => None,
+    })
+}
+
+async fn agent_email(db: &impl ConnectionTrait, id: Option<i64>) -> Result<Option<String>, DbErr> {
+    Ok(match id {
+        Some(id) => agent::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|a| a.email),
+        None => None,
+    })
 }
 
 /// Moves the ticket to department `department_id` (`None`: no department).
@@ -57,35 +109,20 @@ pub async fn set_department(
     if current.department_id == department_id {
         return Ok(false);
     }
-    let key_of = |id: Option<i64>| async move {
-        match id {
-            Some(id) => Ok::<_, DbErr>(
-                department::Entity::find_by_id(id)
-                    .one(db)
-                    .await?
-                    .map(|d| d.key),
-            ),
-            None => Ok(None),
-        }
-    };
-    let old = key_of(current.department_id).await?;
-    let new = key_of(department_id).await?;
-    let mut active: ticket::ActiveModel = current.into();
-    active.department_id = Set(department_id);
-    active.updated_at = Set(now);
-    active.update(db).await?;
-    record_event(
+    let old = department_key(db, current.department_id).await?;
+    let new = department_key(db, department_id).await?;
+    let apply = |t: &mut ticket::ActiveModel| t.department_id = Set(department_id);
+    change(
         db,
-        ticket_id,
+        current,
+        apply,
         TicketEventKind::Department,
-        old.as_deref(),
-        new.as_deref(),
-        Some(actor_agent_id),
-        "agent",
+        old,
+        new,
+        actor_agent_id,
         now,
     )
-    .await?;
-    Ok(true)
+    .await
 }
 
 /// Gives the ticket to agent `assignee_id` (`None`: nobody).
@@ -100,33 +137,18 @@ pub async fn set_assignee(
     if current.assignee_id == assignee_id {
         return Ok(false);
     }
-    let email_of = |id: Option<i64>| async move {
-        match id {
-            Some(id) => Ok::<_, DbErr>(
-                agent::Entity::find_by_id(id)
-                    .one(db)
-                    .await?
-                    .map(|a| a.email),
-            ),
-            None => Ok(None),
-        }
-    };
-    let old = email_of(current.assignee_id).await?;
-    let new = email_of(assignee_id).await?;
-    let mut active: ticket::ActiveModel = current.into();
-    active.assignee_id = Set(assignee_id);
-    active.updated_at = Set(now);
-    active.update(db).await?;
-    record_event(
+    let old = agent_email(db, current.assignee_id).await?;
+    let new = agent_email(db, assignee_id).await?;
+    let apply = |t: &mut ticket::ActiveModel| t.assignee_id = Set(assignee_id);
+    change(
         db,
-        ticket_id,
+        current,
+        apply,
         TicketEventKind::Assignment,
-        old.as_deref(),
-        new.as_deref(),
-        Some(actor_agent_id),
-        "agent",
+        old,
+        new,
+        actor_agent_id,
         now,
     )
-    .await?;
-    Ok(true)
+    .await
 }

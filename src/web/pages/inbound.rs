@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Chrome, PageError, PageFailure, Paging, query_string, see_other};
+use super::{Choice, Chrome, PageError, PageFailure, Paging, filter_tabs, query_string, see_other};
 use crate::intake::IntakeOutcome;
 use crate::service::inbound::{ReceiptActionError, make_ticket_of_receipt, retry_one_dead_letter};
 use crate::store::queue;
@@ -24,12 +24,6 @@ pub struct InboundQuery {
     outcome: Option<String>,
     page: Option<u64>,
     notice: Option<String>,
-}
-
-pub struct Tab {
-    pub value: String,
-    pub label: String,
-    pub current: bool,
 }
 
 pub struct ReceiptLine {
@@ -51,7 +45,7 @@ pub struct ReceiptLine {
 #[template(path = "web/inbound.html")]
 pub struct InboundPage {
     chrome: Chrome,
-    tabs: Vec<Tab>,
+    tabs: Vec<Choice>,
     rows: Vec<ReceiptLine>,
     total: String,
     paging: Paging,
@@ -117,18 +111,7 @@ pub async fn page(
             }
         })
         .collect();
-    let tabs = OUTCOMES
-        .iter()
-        .map(|o| Tab {
-            value: o.to_string(),
-            label: if *o == "all" {
-                chrome.t.all_statuses.to_string()
-            } else {
-                chrome.label(o)
-            },
-            current: *o == outcome,
-        })
-        .collect();
+    let tabs = filter_tabs(&chrome, &OUTCOMES, outcome);
     let base = format!("/inbound?{}", query_string(&[("outcome", outcome)]));
     let paging = Paging::new(&base, query.page.unwrap_or(1), PER_PAGE, found.total);
     let total = chrome.count(found.total);

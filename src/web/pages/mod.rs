@@ -259,6 +259,44 @@ pub fn see_other(path: &str, notice: &str) -> Response {
     Redirect::to(&format!("{path}{separator}notice={notice}")).into_response()
 }
 
+/// One option of a select or one tab of a filter.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// Options from `(value, label)` pairs, the one equal to `current` selected.
+pub fn choices(options: Vec<(String, String)>, current: &str) -> Vec<Choice> {
+    options
+        .into_iter()
+        .map(|(value, label)| Choice {
+            selected: value == current,
+            value,
+            label,
+        })
+        .collect()
+}
+
+/// The filter tabs of a list page: each code labelled in the agent's language, `all` as
+/// "all statuses".
+pub fn filter_tabs(chrome: &Chrome, codes: &[&str], current: &str) -> Vec<Choice> {
+    choices(
+        codes
+            .iter()
+            .map(|code| {
+                let label = if *code == "all" {
+                    chrome.t.all_statuses.to_string()
+                } else {
+                    chrome.label(code)
+                };
+                (code.to_string(), label)
+            })
+            .collect(),
+        current,
+    )
+}
+
 /// Numbers of a paged list.
 pub struct Paging {
     pub page: u64,

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Chrome, PageError, PageFailure, Paging, query_string, see_other};
+use super::{Choice, Chrome, PageError, PageFailure, Paging, filter_tabs, query_string, see_other};
 use crate::store::{self, queue};
 use crate::web::WebState;
 use crate::web::auth::PageAgent;
@@ -18,12 +18,6 @@ pub struct OutboxQuery {
     status: Option<String>,
     page: Option<u64>,
     notice: Option<String>,
-}
-
-pub struct Tab {
-    pub value: String,
-    pub label: String,
-    pub current: bool,
 }
 
 pub struct OutboxLine {
@@ -45,7 +39,7 @@ pub struct OutboxLine {
 #[template(path = "web/outbox.html")]
 pub struct OutboxPage {
     chrome: Chrome,
-    tabs: Vec<Tab>,
+    tabs: Vec<Choice>,
     rows: Vec<OutboxLine>,
     total: String,
     paging: Paging,
@@ -98,18 +92,7 @@ pub async fn page(
             }
         })
         .collect();
-    let tabs = STATUSES
-        .iter()
-        .map(|s| Tab {
-            value: s.to_string(),
-            label: if *s == "all" {
-                chrome.t.all_statuses.to_string()
-            } else {
-                chrome.label(s)
-            },
-            current: *s == status,
-        })
-        .collect();
+    let tabs = filter_tabs(&chrome, &STATUSES, status);
     let base = format!("/outbox?{}", query_string(&[("status", status)]));
     let paging = Paging::new(&base, query.page.unwrap_or(1), PER_PAGE, found.total);
     let total = chrome.count(found.total);

@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
-use super::{Chrome, PageError, PageFailure, Paging, query_string};
+use super::{Choice, Chrome, PageError, PageFailure, Paging, choices, query_string};
 use crate::domain::jalali::format_relative_wait;
 use crate::domain::ticket::Priority;
 use crate::store::queue::{self, AssigneeFilter, StatusFilter, TicketFilter};
@@ -29,12 +29,6 @@ pub struct QueueQuery {
     q: String,
     page: Option<u64>,
     notice: Option<String>,
-}
-
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
 }
 
 pub struct QueueRow {
@@ -65,17 +59,6 @@ pub struct QueuePage {
     rows: Vec<QueueRow>,
     total: String,
     paging: Paging,
-}
-
-fn choices(options: Vec<(String, String)>, current: &str) -> Vec<Choice> {
-    options
-        .into_iter()
-        .map(|(value, label)| Choice {
-            selected: value == current,
-            value,
-            label,
-        })
-        .collect()
 }
 
 pub async fn page(

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Chrome, PageError, PageFailure, see_other};
+use super::{Choice, Chrome, PageError, PageFailure, choices, see_other};
 use crate::domain::jalali::format_relative_wait;
 use crate::domain::ticket::{Direction, Priority, TicketStatus};
 use crate::service::replies::{ReplyError, ReplyRules, reply_to_ticket};
@@ -60,12 +60,6 @@ pub struct OtherTicket {
     pub subject: String,
     pub status: String,
     pub created: String,
-}
-
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
 }
 
 pub struct CannedOption {
@@ -133,17 +127,6 @@ fn human_size(bytes: i64) -> String {
     } else {
         format!("{bytes} B")
     }
-}
-
-fn choices(options: Vec<(String, String)>, current: &str) -> Vec<Choice> {
-    options
-        .into_iter()
-        .map(|(value, label)| Choice {
-            selected: value == current,
-            value,
-            label,
-        })
-        .collect()
 }
 
 fn delivery_view(chrome: &Chrome, item: &store::outbox::OutboxItem) -> DeliveryView {
@@ -464,9 +447,7 @@ pub async fn reply(
         }
     }
     let rules = ReplyRules::from_settings(&state.settings);
-    let canonical = crate::domain::ticket_number::TicketNumber::parse(&number)
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| number.clone());
+    let canonical = queue::canonical_number(&number);
     match reply_to_ticket(
         &state.store,
         state.clock.as_ref(),
@@ -541,9 +522,7 @@ pub async fn update(
             Some(id) => Some(Some(id.parse::<i64>().map_err(|_| bad("assignee", id))?)),
         },
     };
-    let canonical = crate::domain::ticket_number::TicketNumber::parse(&number)
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| number.clone());
+    let canonical = queue::canonical_number(&number);
     let rules = ReplyRules::from_settings(&state.settings);
     match update_ticket(
         &state.store,
