@@ -91,6 +91,26 @@ pub async fn retry_dead_letters(
     Ok(retried)
 }
 
+/// Receipt `receipt_id` when its outcome is `wanted`; otherwise why not (`refusal`).
+async fn receipt_with_outcome(
+    intake: &Intake,
+    receipt_id: i64,
+    wanted: IntakeOutcome,
+    refusal: &str,
+) -> Result<Receipt, ReceiptActionError> {
+    let receipt = store::inbound::receipt_by_id(intake.store().db(), receipt_id)
+        .await
+        .map_err(IntakeError::from)?
+        .ok_or(ReceiptActionError::NotFound(receipt_id))?;
+    if receipt.outcome != wanted.as_str() {
+        return Err(ReceiptActionError::NotApplicable(format!(
+            "receipt {receipt_id} is {}: {refusal}",
+            receipt.outcome
+        )));
+    }
+    Ok(receipt)
+}
+
 /// Runs one dead letter (receipt `receipt_id`, outcome `error`) through intake again.
 pub async fn retry_one_dead_letter(
     intake: &Intake,
@@ -99,16 +119,13 @@ pub async fn retry_one_dead_letter(
     department_of: impl Fn(&str) -> Option<String>,
     attachment_max_bytes: u64,
 ) -> Result<IntakeResult, ReceiptActionError> {
-    let receipt = store::inbound::receipt_by_id(intake.store().db(), receipt_id)
-        .await
-        .map_err(IntakeError::from)?
-        .ok_or(ReceiptActionError::NotFound(receipt_id))?;
-    if receipt.outcome != IntakeOutcome::Error.as_str() {
-        return Err(ReceiptActionError::NotApplicable(format!(
-            "receipt {receipt_id} is {}, not a dead letter",
-            receipt.outcome
-        )));
-    }
+    let receipt = receipt_with_outcome(
+        intake,
+        receipt_id,
+        IntakeOutcome::Error,
+        "not a dead letter",
+    )
+    .await?;
     let department = department_of(&receipt.source);
     let item =
         reparse(&receipt, clock, department.as_deref(), attachment_max_bytes).ok_or_else(|| {
@@ -129,16 +146,13 @@ pub async fn make_ticket_of_receipt(
     department_of: impl Fn(&str) -> Option<String>,
     attachment_max_bytes: u64,
 ) -> Result<IntakeResult, ReceiptActionError> {
-    let receipt = store::inbound::receipt_by_id(intake.store().db(), receipt_id)
-        .await
-        .map_err(IntakeError::from)?
-        .ok_or(ReceiptActionError::NotFound(receipt_id))?;
-    if receipt.outcome != IntakeOutcome::Ignored.as_str() {
-        return Err(ReceiptActionError::NotApplicable(format!(
-            "receipt {receipt_id} is {}; only ignored or held messages can be made a ticket",
-            receipt.outcome
-        )));
-    }
+    let receipt = receipt_with_outcome(
+        intake,
+        receipt_id,
+        IntakeOutcome::Ignored,
+        "only ignored or held messages can be made a ticket",
+    )
+    .await?;
     let department = department_of(&receipt.source);
     let item = reparse(&receipt, clock, department.as_deref(), attachment_max_bytes);
     let Some(InboundItem::Parsed(message)) = item else {
